@@ -1,0 +1,161 @@
+"""Render speed: our PyAV renderer vs. the equivalent ffmpeg CLI command, side by side in one run.
+
+Usage: python bench/render_speed.py [SOURCE] [--start 5] [--dur 20] [--reps 2]
+Needs the ffmpeg CLI (bench only: apt-get install -y ffmpeg). Prints frames/s and, per rep, the ratio of
+ours to ffmpeg run back to back (order alternating), with the median over reps; also CPU ms per frame
+(user+sys, all threads), which a shared machine's load disturbs far less than wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import pysubs2
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamapp.captions import PRESETS, CaptionBurner, clip_words, glyph_backend, group_lines  # noqa: E402
+from streamapp.media.render import RenderParams, output_size, render_clip  # noqa: E402
+
+DEFAULT_SOURCE = "/work/shared/media/files/speech-green-screen.mp4"
+TEXT = [
+    "so", "here", "is", "the", "thing", "nobody", "tells", "you", "about",
+    "making", "3", "short", "clips", "from", "one", "long", "video", "every", "week",
+]
+
+
+def fake_words(start: float, end: float) -> list[dict]:
+    """A transcript with a word every 0.4 s (speech-like density) over the range."""
+    out, t, i = [], start, 0
+    while t < end:
+        out.append({"start_s": round(t, 3), "end_s": round(t + 0.32, 3), "text": TEXT[i % len(TEXT)]})
+        t += 0.4
+        i += 1
+    return out
+
+
+def write_ass(words: list[dict], start: float, end: float, w: int, h: int, path: str) -> None:
+    """The same lines as an ASS file with per-word karaoke (\\k) timing, for ffmpeg's ass filter."""
+    style = PRESETS["bold"]
+    burner = CaptionBurner([], style, w, h)
+    lines = group_lines(clip_words(words, start, end), style.max_words, burner.measure, burner.max_line_width,
+                        duration_s=end - start)
+    subs = pysubs2.SSAFile()
+    subs.info["PlayResX"], subs.info["PlayResY"] = str(w), str(h)
+    subs.styles["Default"] = pysubs2.SSAStyle(
+        fontname="DejaVu Sans", fontsize=int(style.size * min(w, h) * 1.3), bold=True,
+        primarycolor=pysubs2.Color(255, 214, 0), secondarycolor=pysubs2.Color(255, 255, 255),
+        outlinecolor=pysubs2.Color(0, 0, 0), outline=max(1, int(style.stroke_width * style.size * min(w, h))),
+        alignment=pysubs2.Alignment.MIDDLE_CENTER, marginv=0,
+    )
+    cy = int(style.position * h)
+    for ln in lines:
+        parts = [f"{{\\pos({w // 2},{cy})}}"]
+        for word in ln.words:
+            parts.append(f"{{\\k{max(1, round((word.end - word.start) * 100))}}}{word.text.upper()} ")
+        subs.append(pysubs2.SSAEvent(start=round(ln.start * 1000), end=round(ln.end * 1000), text="".join(parts)))
+    subs.save(path)
+
+
+def count_frames(path: str) -> int:
+    with av.open(path) as c:
+        return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
+
+
+def run_ffmpeg(src: str, start: float, dur: float, box: tuple, size: tuple, out: str, ass: str | None) -> float:
+    x, y, w, h = box
+    vf = f"crop={w}:{h}:{x}:{y},scale={size[0]}:{size[1]}:flags=bicubic"
+    if ass:
+        vf += f",ass={ass}"
+    cmd = [
+        "ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start}", "-i", src, "-t", f"{dur}", "-vf", vf,
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-movflags", "+faststart", out,
+    ]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("source", nargs="?", default=DEFAULT_SOURCE)
+    ap.add_argument("--start", type=float, default=5.0)
+    ap.add_argument("--dur", type=float, default=20.0)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--aspect", default="9:16")
+    args = ap.parse_args()
+    if not shutil.which("ffmpeg"):
+        sys.exit("ffmpeg CLI not found: apt-get install -y ffmpeg (bench only)")
+    size = output_size(args.aspect, 1920)
+    start, end = args.start, args.start + args.dur
+    words = fake_words(start, end)
+    # As in the pipeline, the shot cuts come from the extract stage, before (and outside) the render.
+    from streamapp.stages.extract import AnalysisParams, extract
+
+    cuts = [c for c in extract(args.source, AnalysisParams(faces=False)).cuts_s if start < c < end]
+    params = RenderParams(*size, crf=23, preset="veryfast")
+    tmp = tempfile.mkdtemp(prefix="bench-render-")
+    ass = os.path.join(tmp, "caps.ass")
+    write_ass(words, start, end, *size, ass)
+    print(f"source {args.source}, {args.dur:.0f} s from {start:.0f} s, {args.aspect} -> {size[0]}x{size[1]}, "
+          f"veryfast crf 23, AAC 128k; glyphs: {glyph_backend(PRESETS['bold'])}")
+    fps_of: dict[str, list[float]] = {}
+    cpu_of: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {"plain": [], "captions": []}
+    box = None
+    layout = "?"
+    for rep in range(args.reps):
+        # Alternate who goes first, so a load spike on the shared machine does not always hit the same side.
+        for caps in (False, True):
+            order = ("ours", "ffmpeg") if rep % 2 == 0 else ("ffmpeg", "ours")
+            if box is None:
+                order = ("ours", "ffmpeg")  # ffmpeg needs the crop box that our render picked
+            rep_fps = {}
+            for who in order:
+                name = who + ("+captions" if caps else "")
+                out = os.path.join(tmp, f"{name}.mp4")
+                ru0 = resource.getrusage(resource.RUSAGE_SELF if who == "ours" else resource.RUSAGE_CHILDREN)
+                if who == "ours":
+                    t0 = time.perf_counter()
+                    r = render_clip(args.source, start, end, args.aspect, out, params,
+                                    words=words if caps else None, caption_style="bold", cuts_s=cuts)
+                    wall = time.perf_counter() - t0
+                    k = r.crop_path[0]
+                    box = (k["x"], k["y"], k["w"], k["h"])
+                    layout = r.layout
+                else:
+                    wall = run_ffmpeg(args.source, start, args.dur, box, size, out, ass if caps else None)
+                ru1 = resource.getrusage(resource.RUSAGE_SELF if who == "ours" else resource.RUSAGE_CHILDREN)
+                cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+                n = count_frames(out)
+                rep_fps[who] = n / wall
+                fps_of.setdefault(name, []).append(n / wall)
+                cpu_of.setdefault(name, []).append(cpu / n * 1000)
+                print(f"  rep {rep + 1} {name:16s} {n / wall:6.1f} frames/s ({wall:.1f} s, cpu {cpu:.1f} s)")
+            ratios["captions" if caps else "plain"].append(rep_fps["ours"] / rep_fps["ffmpeg"])
+    med = statistics.median
+    print(f"crop box {box} (layout {layout}; ffmpeg uses the same box); load average {os.getloadavg()[0]:.1f}")
+    print(f"median of {args.reps}: " + ", ".join(f"{k} {med(v):.1f} fps ({med(cpu_of[k]):.1f} cpu-ms/frame)"
+                                                 for k, v in fps_of.items()))
+    for key, target in (("plain", 0.9), ("captions", 0.75)):
+        rs = ratios[key]
+        cpu_ratio = med(cpu_of["ffmpeg" + ("+captions" if key == "captions" else "")]) / med(
+            cpu_of["ours" + ("+captions" if key == "captions" else "")])
+        print(f"ratio {key:9s} median {med(rs):.2f}x (per rep {', '.join(f'{x:.2f}' for x in rs)}; "
+              f"min {min(rs):.2f}) target >= {target}; cpu-time ratio {cpu_ratio:.2f}x")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Signal analysis helpers used by the extract stage: picture, audio events, transcript and topics."""

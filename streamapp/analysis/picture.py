@@ -1,0 +1,119 @@
+"""Streaming picture analysis: per-frame change statistics, shot boundaries, black/frozen spans, faces.
+
+Frames arrive one at a time (see media.decode.iter_video_frames); only a ring of the last ``k`` small
+frames is kept, so memory does not grow with the video.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from streamapp.kernels.frame_diff import (
+    BLACK_MEAN,
+    BLACK_STD,
+    FROZEN_DIFF,
+    detect_cuts,
+    detect_gradual,
+    frame_stats,
+    merge_boundaries,
+    spans_where,
+)
+
+GRADUAL_SPAN_S = 0.6  # the k-frame difference spans this long: the length of a typical dissolve
+
+
+@dataclass
+class PictureSignals:
+    """Per-frame arrays and the events found in them (times in seconds of media time)."""
+
+    times_s: np.ndarray
+    motion: np.ndarray  # mean abs luma diff to the previous frame (0..255 scale)
+    span_diff: np.ndarray  # mean abs luma diff to the frame k back
+    brightness: np.ndarray  # mean luma
+    cuts_s: list[float]  # all shot boundaries (hard and gradual), sorted
+    gradual_s: list[float]  # the gradual ones (middle of a dissolve or fade)
+    black: list[tuple[float, float]]
+    frozen: list[tuple[float, float]]
+    face_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    faces: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # faces per sample
+    face_area: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))  # largest, of frame
+
+
+class PictureAnalyzer:
+    """Feed frames with ``add``; ``finish`` turns the collected statistics into PictureSignals."""
+
+    def __init__(self, fps_hint: float, detect_faces: bool = True) -> None:
+        fps = fps_hint if fps_hint > 0 else 25.0
+        self.k = max(2, int(round(GRADUAL_SPAN_S * fps)))
+        self.ring: list[np.ndarray] = []  # the last k frames, oldest first
+        self.times: list[float] = []
+        self.d1: list[float] = []
+        self.dk: list[float] = []
+        self.mean: list[float] = []
+        self.std: list[float] = []
+        self.detect_faces = detect_faces
+        self.face_t: list[float] = []
+        self.face_n: list[int] = []
+        self.face_a: list[float] = []
+
+    def add(self, t_s: float, grey: np.ndarray, face_grey: np.ndarray | None = None) -> None:
+        prev = self.ring[-1] if self.ring else grey
+        older = self.ring[0] if self.ring else grey
+        if prev.shape != grey.shape:  # mid-stream size change: restart the comparison
+            self.ring.clear()
+            prev = older = grey
+        d1, dk, m, s = frame_stats(prev, grey, older)
+        self.times.append(t_s)
+        self.d1.append(d1 if self.ring else 0.0)
+        self.dk.append(dk if len(self.ring) >= self.k else 0.0)
+        self.mean.append(m)
+        self.std.append(s)
+        self.ring.append(grey)
+        if len(self.ring) > self.k:
+            self.ring.pop(0)
+        if face_grey is not None and self.detect_faces:
+            self._faces(t_s, face_grey)
+
+    def _faces(self, t_s: float, grey: np.ndarray) -> None:
+        from streamapp.vision.faces import detect_faces
+
+        try:
+            found = detect_faces(grey, min_size_frac=0.1)
+        except Exception:  # a detector failure must not sink the analysis; record "unknown" as none
+            found = []
+        self.face_t.append(t_s)
+        self.face_n.append(len(found))
+        area = grey.shape[0] * grey.shape[1]
+        self.face_a.append(found[0].area / area if found and area else 0.0)
+
+    def finish(
+        self, cut_min_diff: float, cut_ratio: float, min_shot_s: float, fps: float
+    ) -> PictureSignals:
+        t = np.asarray(self.times, dtype=np.float64)
+        d1 = np.asarray(self.d1, dtype=np.float32)
+        dk = np.asarray(self.dk, dtype=np.float32)
+        mean = np.asarray(self.mean, dtype=np.float32)
+        std = np.asarray(self.std, dtype=np.float32)
+        hard = detect_cuts(t, d1, cut_min_diff, cut_ratio, min_shot_s=min_shot_s)
+        gradual = detect_gradual(t, d1, dk, self.k)
+        cuts, gradual_kept = merge_boundaries(hard, gradual, min_gap_s=max(min_shot_s, GRADUAL_SPAN_S))
+        frame_s = 1.0 / fps if fps > 0 else 0.04
+        black_mask = (mean < BLACK_MEAN) & (std < BLACK_STD)
+        frozen_mask = (d1 < FROZEN_DIFF) & ~black_mask
+        if frozen_mask.size:
+            frozen_mask[0] = False
+        return PictureSignals(
+            times_s=t,
+            motion=d1,
+            span_diff=dk,
+            brightness=mean,
+            cuts_s=cuts,
+            gradual_s=gradual_kept,
+            black=spans_where(t, black_mask, 0.1, frame_s),
+            frozen=spans_where(t, frozen_mask, 1.0, frame_s),
+            face_times_s=np.asarray(self.face_t, dtype=np.float64),
+            faces=np.asarray(self.face_n, dtype=np.int16),
+            face_area=np.asarray(self.face_a, dtype=np.float32),
+        )

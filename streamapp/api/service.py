@@ -1,0 +1,51 @@
+"""What the HTTP layer needs from a worker: the ``JobService`` protocol.
+
+The worker implements it over its jobs table, submitter and data folders; tests implement it in
+memory. Every method answers from local state or raises a ``StreamappError`` for a bad request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+JobRecord = dict[str, Any]
+
+
+@runtime_checkable
+class JobService(Protocol):
+    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[JobRecord]:
+        """Newest first. Records like the jobs table's: job_id, state, stage, progress, attempts, error,
+        path, priority, created_at, updated_at (extra keys are allowed; the API shows only public ones)."""
+        ...
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        """The job's record, or None when no such job is known."""
+        ...
+
+    async def submit(self, path: str, options: dict[str, Any], priority: str) -> JobRecord:
+        """Publish a submission; return the new record (state "queued").
+
+        Raises ``streamapp.errors.InputError`` (codes such as input_forbidden, input_missing,
+        input_invalid) for a request that can never work, ``TransientError`` when the broker is away.
+        """
+        ...
+
+    async def manifest(self, job_id: str) -> dict[str, Any] | None:
+        """The job's manifest.json, or None until it exists."""
+        ...
+
+    def clip_path(self, job_id: str, name: str) -> Path | None:
+        """A file in the job's clip folder (clip mp4, jpg thumbnail, srt/vtt captions), or None.
+
+        Must return None for any name that would leave the folder (the route checks names too).
+        """
+        ...
+
+    def upload_dir(self) -> Path:
+        """The folder uploads are written to; it must be inside the allowed input roots."""
+        ...
+
+    async def signals(self, job_id: str) -> dict[str, list[float]] | None:
+        """``{"t_s": [...], "score": [...]}``: the video's score over time, or None when not computed."""
+        ...

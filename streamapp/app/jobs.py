@@ -1,0 +1,64 @@
+"""Job records: the job table's values, folded from job-status events (event sourcing). Pure functions.
+
+A record moves queued -> extracting -> scoring -> exporting -> done | failed and never backwards,
+so a redelivered or duplicated event cannot undo progress.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+STATES = ("queued", "extracting", "scoring", "exporting", "done", "failed")
+TERMINAL = frozenset({"done", "failed"})
+RANK = {"queued": 0, "extracting": 1, "scoring": 2, "exporting": 3, "done": 4, "failed": 4}
+PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
+# Which stage runs a job in each live state.
+STAGE_OF_STATE = {"queued": "extract", "extracting": "extract", "scoring": "score", "exporting": "export"}
+CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_path", "candidates", "timings_s",
+           "retry_at", "partition")
+
+
+def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | None = None) -> dict[str, Any] | None:
+    """The record after ``event``, or None when the event changes nothing (stale or after the end)."""
+    current = dict(record or {})
+    if current:
+        if current["state"] in TERMINAL:
+            return None
+        if RANK[event["state"]] < RANK[current["state"]]:
+            return None
+    new = {**current, "job_id": event["job_id"], "state": event["state"], "stage": event["stage"],
+           "progress": event["progress"], "attempts": max(event["attempts"], current.get("attempts", 0)),
+           "error": event["error"], "updated_at": event["at"]}
+    new.setdefault("created_at", event["at"])
+    for name in CARRIED:
+        if name in event:
+            new[name] = event[name]
+    if partition is not None:
+        new["partition"] = partition
+    if event["state"] != current.get("state") and "retry_at" not in event:
+        new.pop("retry_at", None)
+    return new
+
+
+def runnable(record: dict[str, Any], now: float) -> bool:
+    return (
+        record.get("state") in STAGE_OF_STATE
+        and "request" in record
+        and float(record.get("retry_at") or 0.0) <= now
+    )
+
+
+def schedule_key(record: dict[str, Any]) -> tuple[int, int, float]:
+    """Order of work: priority first; then jobs further along (finish what started); then oldest first."""
+    return (
+        PRIORITY_RANK.get(record.get("priority", "normal"), 1),
+        -RANK[record["state"]],
+        float(record.get("created_at", 0.0)),
+    )
+
+
+def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
+    ceiling = min(cap_s, base_s * (2 ** max(attempt - 1, 0)))
+    return (rng or random).uniform(0.0, ceiling)

@@ -1,0 +1,112 @@
+"""A process pool for heavy stage work whose size can change at run time.
+
+Heavy work (decode, analysis, encode) runs in child processes so it never blocks the
+event loop. Progress from children comes back over a multiprocessing queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from streamapp.errors import TransientError
+
+_progress_queue: Any = None  # set in each child by _init_child
+
+
+def _exit_with_parent() -> None:
+    """A pool process must not outlive its worker: a SIGKILLed worker leaves no renders running on."""
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):  # Linux: the kernel kills us when the parent dies
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
+
+    def watch() -> None:  # elsewhere: notice the re-parenting within a second
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _init_child(progress_queue: Any) -> None:
+    global _progress_queue
+    _progress_queue = progress_queue
+    _exit_with_parent()
+
+
+def report_progress(job_id: str, stage: str, fraction: float) -> None:
+    """Called inside a child process: send a stage's progress to the parent (never blocks)."""
+    if _progress_queue is not None:
+        with contextlib.suppress(queue.Full, ValueError, OSError):
+            _progress_queue.put_nowait((job_id, stage, float(fraction)))
+
+
+class WorkPool:
+    def __init__(self, size: int) -> None:
+        self._context = multiprocessing.get_context("spawn")  # fork is unsafe with threads and numba
+        self.progress: Any = self._context.Queue(maxsize=10_000)
+        self.size = size
+        self.busy = 0
+        self._executor = self._new_executor(size)
+
+    def _new_executor(self, size: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=size, mp_context=self._context, initializer=_init_child, initargs=(self.progress,)
+        )
+
+    def resize(self, size: int) -> None:
+        """New work goes to a pool of the new size; work already running finishes where it is."""
+        if size == self.size:
+            return
+        executor = self._executor
+        if size > self.size and hasattr(executor, "_adjust_process_count"):
+            # Growing keeps the warm processes and adds new ones (CPython's executor reads _max_workers
+            # when it spawns); a whole new pool would pay every process's start-up again.
+            executor._max_workers = size  # type: ignore[attr-defined]
+            processes = getattr(executor, "_processes", None)
+            if processes is not None and hasattr(executor, "_spawn_process"):
+                for _ in range(size - len(processes)):  # start them now, not at the next idle moment
+                    executor._spawn_process()  # type: ignore[attr-defined]
+            self.size = size
+            return
+        old, self._executor, self.size = executor, self._new_executor(size), size
+        old.shutdown(wait=False)
+
+    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.busy += 1
+        executor = self._executor
+        try:
+            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+        except BrokenProcessPool:
+            # A child died (OOM killer, a crash in native code): replace the pool and let the job retry.
+            if executor is self._executor:
+                self._executor = self._new_executor(self.size)
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise TransientError("a pool process died while working", code="worker_process_died") from None
+        finally:
+            self.busy -= 1
+
+    def drain_progress(self, limit: int = 1000) -> list[tuple[str, str, float]]:
+        items = []
+        for _ in range(limit):
+            try:
+                items.append(self.progress.get_nowait())
+            except (queue.Empty, OSError, ValueError):
+                break
+        return items
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,206 @@
+"""Stage runners: do one stage of one job in the process pool and emit its output events.
+
+Runners are idempotent: outputs are keyed by job id with deterministic names and written
+atomically, so a stage re-run after a crash replaces its files and never adds to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamapp import events, metrics
+from streamapp.app import tasks
+from streamapp.app.jobs import STAGE_OF_STATE
+from streamapp.app.pool import WorkPool
+from streamapp.cache import ResultCache, cache_key
+from streamapp.errors import InputError
+from streamapp.fileio import remove_temp_files, write_bytes_atomic
+from streamapp.manifest import build_manifest, clip_entry, write_json_atomic
+from streamapp.media.fetch import download, is_url
+from streamapp.settings import Settings
+from streamapp.stages.analyze import analysis_params, asr_params
+from streamapp.stages.extract import Signals
+from streamapp.timeline import FCPXML_NAME, write_timeline
+
+log = logging.getLogger("streamapp.runner")
+
+Send = Callable[[str, dict[str, Any]], Awaitable[None]]  # (topic role, event)
+
+
+def extract_params(settings: Settings) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Analysis and speech parameters: everything that changes extract's result, so also the cache key."""
+    asr = asr_params(settings)
+    return dataclasses.asdict(analysis_params(settings)), dataclasses.asdict(asr) if asr else None
+
+
+def job_options(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
+    """A job's clip options: its own where given, else the settings' defaults."""
+    given = request.get("options", {})
+    options = {
+        "max_clips": given.get("max_clips", settings.max_clips),
+        "min_duration_s": given.get("min_duration_s", settings.min_duration_s),
+        "max_duration_s": given.get("max_duration_s", settings.max_duration_s),
+        "aspect": given.get("aspect", settings.aspect),
+    }
+    for name in ("keywords", "range_start_s", "range_end_s", "captions", "caption_style"):
+        if name in given:
+            options[name] = given[name]
+    return options
+
+
+def check_input_path(path: str, roots: list[Path]) -> None:
+    """Refuse paths outside the allowed input roots (``..`` and symlink escapes included)."""
+    if not roots:
+        return
+    resolved = Path(path).resolve()
+    if not any(resolved.is_relative_to(root.resolve()) for root in roots):
+        raise InputError(f"{path} is outside the allowed input folders", code="input_forbidden")
+
+
+def check_source_limits(source: dict[str, Any], settings: Settings) -> None:
+    if source["width"] * source["height"] > settings.max_pixels:
+        raise InputError(f"{source['width']}x{source['height']} exceeds the frame-size limit", code="input_too_large")
+    if source["duration_s"] > settings.max_duration_input_s:
+        raise InputError(f"{source['duration_s']:.0f} s exceeds the duration limit", code="input_too_large")
+
+
+class StageRunner:
+    def __init__(self, settings: Settings, pool: WorkPool, cache: ResultCache, send: Send) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.cache = cache
+        self.send = send
+
+    async def status(self, job: dict[str, Any], state: str, stage: str, progress: float = 0.0,
+                     **extra: Any) -> None:
+        await self.send("job_status", events.status_event(
+            job["job_id"], state, stage, progress=progress, attempts=job.get("attempts", 0), **extra))
+
+    async def run(self, job: dict[str, Any]) -> None:
+        stage = {"queued": self.extract, "extracting": self.extract, "scoring": self.score,
+                 "exporting": self.export}[job["state"]]
+        started = time.perf_counter()
+        await stage(job)
+        metrics.STAGE_DURATION.labels(STAGE_OF_STATE[job["state"]]).observe(time.perf_counter() - started)
+
+    def _download_path(self, job: dict[str, Any]) -> Path:
+        url = job["request"]["path"]
+        return self.settings.data_dir / "downloads" / f"{job['job_id']}{Path(url.split('?')[0]).suffix[:8]}"
+
+    async def _local_input(self, job: dict[str, Any]) -> str:
+        path = job["request"]["path"]
+        if not is_url(path):
+            check_input_path(path, self.settings.input_roots)
+            return path
+        if not self.settings.allow_urls:
+            raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
+        dest = self._download_path(job)
+        if not dest.exists():
+            await asyncio.to_thread(download, path, dest, 20 * 1024**3)
+        return str(dest)
+
+    async def extract(self, job: dict[str, Any]) -> None:
+        job_id, request = job["job_id"], job["request"]
+        started = time.perf_counter()
+        await self.status(job, "extracting", "extract", 0.0)
+        path = await self._local_input(job)
+        source = await self.pool.run(tasks.probe_task, path)
+        check_source_limits(source, self.settings)
+        params, asr = extract_params(self.settings)
+        signals_path = self.settings.jobs_dir / job_id / "signals.npz"
+        key = cache_key("signals", source["sha256"], {"analysis": params, "asr": asr})
+        blob = await self.cache.get(key)
+        summary_blob = await self.cache.get(key + ":summary") if blob is not None else None
+        if blob is not None and summary_blob is not None:
+            await asyncio.to_thread(write_bytes_atomic, signals_path, blob)
+            summary = orjson.loads(summary_blob)
+        else:
+            blob = None
+            summary = await self.pool.run(tasks.extract_task, job_id, path, params, asr, str(signals_path))
+            metrics.FRAMES_PER_SECOND.labels("extract").set(summary.pop("frames_per_second", 0.0))
+            if signals_path.stat().st_size <= self.cache.max_item_bytes and await self.cache.put(
+                    key, await asyncio.to_thread(signals_path.read_bytes)):
+                await self.cache.put(key + ":summary", orjson.dumps(summary))
+        source["path"] = request["path"]
+        await self.send("extracted", events.new_event(
+            "extracted", job_id, request=request, source=source, signals_path=str(signals_path), summary=summary,
+            cached=blob is not None, transcript_path=None,
+            timings_s={**job.get("timings_s", {}), "extract": time.perf_counter() - started},
+        ))
+
+    async def score(self, job: dict[str, Any]) -> None:
+        job_id, request = job["job_id"], job["request"]
+        started = time.perf_counter()
+        options = job_options(self.settings, request)
+        candidates = await self.pool.run(
+            tasks.score_task, job["signals_path"], options, dict(self.settings.score_weights))
+        await self.send("scored", events.new_event(
+            "scored", job_id, request=request, source=job["source"], candidates=candidates,
+            transcript_path=job.get("transcript_path"),
+            timings_s={**job.get("timings_s", {}), "score": time.perf_counter() - started},
+        ))
+
+    async def export(self, job: dict[str, Any]) -> None:
+        job_id, request, source = job["job_id"], job["request"], job["source"]
+        started = time.perf_counter()
+        options = job_options(self.settings, request)
+        out_dir = Path(request["out_dir"]) / job_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        render = {
+            "long_side": self.settings.output_long_side,
+            "crf": self.settings.crf,
+            "preset": self.settings.preset,
+            "audio_bitrate": self.settings.audio_bitrate,
+            "reframe": self.settings.reframe,
+            "threads": self.settings.render_threads,
+            "caption_style": self.settings.caption_style,
+        }
+        candidates = job["candidates"]
+        if not candidates:
+            raise InputError("no moment long enough to clip in this video", code="no_clips")
+        media_path = str(self._download_path(job)) if is_url(request["path"]) else source["path"]
+
+        # Read the signals once for the whole job; each clip gets only its own words and cuts.
+        signals = await asyncio.to_thread(Signals.load, job["signals_path"])
+
+        async def render_one(index: int, candidate: dict[str, Any]) -> dict[str, Any]:
+            start, end = candidate["start_s"], candidate["end_s"]
+            words = [w for w in signals.words if w["end_s"] > start and w["start_s"] < end] if signals.words else None
+            cuts = [float(c) for c in signals.cuts_s if start < c < end]
+            rendered = await self.pool.run(
+                tasks.render_task, job_id, index, len(candidates), media_path, start, end, words, cuts, options,
+                str(out_dir / f"clip-{index + 1:02d}.mp4"), render,
+            )
+            return clip_entry(job_id, index, candidate, rendered)
+
+        clips = await asyncio.gather(*(render_one(i, c) for i, c in enumerate(candidates)))
+        for stale in out_dir.glob("clip-*"):  # a re-run with fewer clips leaves no orphans behind
+            if stale.name.split(".")[0] not in {c["file"].split(".")[0] for c in clips}:
+                stale.unlink(missing_ok=True)
+        # Every render of this run has been renamed into place: what is left half-written came from a run
+        # killed with its worker.
+        await asyncio.to_thread(remove_temp_files, out_dir)
+        timeline = await asyncio.to_thread(
+            write_timeline, str(out_dir), media_path, source["fps"],
+            [{**c, "start_s": c["start_s"], "end_s": c["end_s"]} for c in clips], options["aspect"],
+            source["duration_s"])
+        timings = {**job.get("timings_s", {}), "export": time.perf_counter() - started}
+        fcpxml = out_dir / FCPXML_NAME
+        manifest = build_manifest(job_id, source, options, list(clips), timings, timeline=Path(timeline).name,
+                                  timeline_fcpxml=fcpxml.name if fcpxml.exists() else None)
+        manifest_path = out_dir / "manifest.json"
+        await asyncio.to_thread(write_json_atomic, manifest_path, manifest)
+        for clip in clips:
+            await self.send("results", events.new_event("clip_ready", job_id, clip=clip))
+        await self.send("results", events.new_event(
+            "job_done", job_id, manifest_path=str(manifest_path), manifest=manifest))
+        await self.status(job, "done", "export", 1.0, timings_s=timings)
+        metrics.JOBS_FINISHED.inc()

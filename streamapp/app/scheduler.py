@@ -1,0 +1,166 @@
+"""The scheduler: runs the next stage of the jobs this worker owns, most urgent first.
+
+The jobs table is the durable record of work (not the consumer offset): after a restart or a
+rebalance the table is restored from its changelog and every unfinished job found there is run
+again from its current stage. Priority is applied here, in front of the pool, so a high-priority
+job queued behind a backlog of low ones starts before any of them that has not started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from streamapp import events, metrics
+from streamapp.app.jobs import RANK, STAGE_OF_STATE, backoff_s, runnable, schedule_key
+from streamapp.app.runner import StageRunner
+from streamapp.errors import StreamappError
+from streamapp.settings import Settings
+
+log = logging.getLogger("streamapp.scheduler")
+
+# After a stage hands its output to the next agent, wait this long for the table to show the next
+# state before concluding the hand-off was lost and running the stage again.
+HANDOFF_TIMEOUT_S = 120.0
+
+
+def one_line(exc: BaseException) -> dict[str, str]:
+    """An error as a code and a single line, never a traceback."""
+    if isinstance(exc, StreamappError):
+        return {"code": exc.code, "message": exc.message[:500]}
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return {"code": "internal_error", "message": f"{type(exc).__name__}: {text}"[:500]}
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, StreamappError):
+        return not exc.permanent
+    return isinstance(exc, KafkaError | ConnectionError | TimeoutError | asyncio.TimeoutError) or (
+        isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError)
+    )
+
+
+class Scheduler:
+    def __init__(
+        self,
+        settings: Settings,
+        runner: StageRunner,
+        records: Callable[[], Iterable[dict[str, Any]]],
+        owns: Callable[[int], bool | None],
+        capacity: Callable[[], int],
+    ) -> None:
+        self.settings = settings
+        self.runner = runner
+        self._records = records
+        self._owns = owns
+        self._capacity = capacity
+        self.running: dict[str, tuple[asyncio.Task[None], int]] = {}
+        self.handed_off: dict[str, tuple[int, float]] = {}
+        # A failure or a retry is recorded through Kafka; until the table shows it, these keep the job
+        # from being picked again at once.
+        self.retry_after: dict[str, float] = {}
+        self.wake = asyncio.Event()
+
+    def owns(self, partition: int) -> bool | None:
+        """Whether this worker holds job-status partition ``partition`` (so its jobs); None while a
+        rebalance or the table's recovery makes that unknown."""
+        return self._owns(partition)
+
+    def pick(self, now: float) -> list[dict[str, Any]]:
+        """The jobs to start now, in order, given free capacity."""
+        free = self._capacity() - len(self.running)
+        if free <= 0:
+            return []
+        ready = []
+        for record in self._records():
+            if not record or record["job_id"] in self.running or not runnable(record, now):
+                continue
+            if self._owns(int(record.get("partition", -1))) is not True:
+                continue
+            if now < self.retry_after.get(record["job_id"], 0.0):
+                continue
+            expected = self.handed_off.get(record["job_id"])
+            if expected and RANK[record["state"]] < expected[0] and now - expected[1] < HANDOFF_TIMEOUT_S:
+                continue
+            ready.append(record)
+        ready.sort(key=schedule_key)
+        return ready[:free]
+
+    def tick(self) -> None:
+        now = time.time()
+        for job_id, (task, partition) in list(self.running.items()):
+            # Only a settled assignment without the partition means the job moved; a rebalance that
+            # keeps it must not interrupt the work.
+            if self._owns(partition) is False and not task.done():
+                log.info("job %s moved to another worker; letting it go", job_id)
+                task.cancel()
+        for memo in (self.handed_off, self.retry_after):  # forget what the table has long caught up with
+            for job_id in [j for j, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600]:
+                memo.pop(job_id, None)
+        for record in self.pick(now):
+            task = asyncio.create_task(self._run(record), name=f"job-{record['job_id']}")
+            self.running[record["job_id"]] = (task, int(record.get("partition", -1)))
+        metrics.POOL_BUSY.labels("all").set(len(self.running))
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:  # the loop must outlive any single bad record
+                log.exception("scheduler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+            self.wake.clear()
+
+    async def _run(self, record: dict[str, Any]) -> None:
+        job_id = record["job_id"]
+        try:
+            await self.runner.run(record)
+            self.handed_off[job_id] = (RANK[record["state"]] + (2 if record["state"] == "queued" else 1), time.time())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            await self._handle_failure(record, exc)
+        finally:
+            self.running.pop(job_id, None)
+            self.wake.set()
+
+    async def _handle_failure(self, record: dict[str, Any], exc: Exception) -> None:
+        job_id = record["job_id"]
+        stage = STAGE_OF_STATE[record["state"]]
+        error = one_line(exc)
+        attempts = int(record.get("attempts", 0)) + 1
+        try:
+            if is_transient(exc) and attempts < self.settings.max_attempts:
+                delay = backoff_s(attempts, self.settings.retry_base_s, self.settings.retry_cap_s)
+                log.warning("job %s: %s in %s, attempt %d, retrying in %.1f s", job_id, error["code"], stage,
+                            attempts, delay)
+                self.retry_after[job_id] = time.time() + delay
+                # A queued job had moved to extracting when it started: the retry must not go backwards.
+                state = "extracting" if record["state"] == "queued" else record["state"]
+                await self.runner.send("job_status", events.status_event(
+                    job_id, state, stage, attempts=attempts, error=error, retry_at=time.time() + delay))
+                return
+            if is_transient(exc):
+                error = {"code": error["code"],
+                         "message": f"gave up after {attempts} attempts: {error['message']}"[:500]}
+            if isinstance(exc, StreamappError):
+                log.warning("job %s failed in %s: %s", job_id, stage, exc)
+            else:
+                log.error("job %s failed in %s", job_id, stage, exc_info=exc)
+            self.handed_off[job_id] = (RANK["failed"], time.time())
+            metrics.FAILURES.labels(error["code"]).inc()
+            metrics.JOBS_FINISHED.inc()
+            # The result first: once the status says failed, the job is never run again.
+            await self.runner.send("results", events.new_event(
+                "job_failed", job_id, error=error, stage=stage, path=record["request"]["path"], at=time.time()))
+            await self.runner.send("job_status", events.status_event(
+                job_id, "failed", stage, attempts=attempts, error=error))
+        except Exception:  # the broker is down too: the record stays live and the job runs again later
+            log.exception("job %s: could not record its failure; it will run again", job_id)

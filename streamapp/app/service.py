@@ -1,0 +1,104 @@
+"""The worker's implementation of the HTTP API's JobService: reads the jobs table, submits to Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from streamapp.app.runner import check_input_path, job_options
+from streamapp.client import submission
+from streamapp.errors import InputError
+from streamapp.media.fetch import is_url
+from streamapp.settings import Settings
+from streamapp.stages.extract import Signals
+from streamapp.stages.score import ClipOptions, score_windows
+
+Submit = Callable[[dict[str, Any]], Awaitable[None]]
+
+# The score-over-time plot: at most this many points, each a window of the job's shortest clip length.
+CURVE_POINTS = 240
+
+
+def score_curve(signals: Signals, window_s: float, weights: dict[str, float], keywords: tuple[str, ...] = (),
+                points: int = CURVE_POINTS) -> dict[str, list[float]]:
+    """The score of a window of ``window_s`` centred on each of ``points`` times across the video."""
+    duration = float(signals.duration_s)
+    window_s = min(window_s, duration)
+    if duration <= 0 or window_s <= 0:
+        return {"t_s": [], "score": []}
+    centres = np.linspace(window_s / 2, duration - window_s / 2, num=max(2, min(points, int(duration) + 1)))
+    windows = [(float(c - window_s / 2), float(c + window_s / 2)) for c in centres]
+    scored = score_windows(signals, windows, weights, keywords)
+    return {"t_s": [round(float(c), 3) for c in centres], "score": [c.score for c in scored]}
+
+
+class WorkerJobService:
+    def __init__(self, settings: Settings, records: Callable[[], list[dict[str, Any]]],
+                 lookup: Callable[[str], dict[str, Any] | None], submit: Submit) -> None:
+        self.settings = settings
+        self._records = records
+        self._lookup = lookup
+        self._submit = submit
+
+    async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        jobs = [r for r in self._records() if state is None or r["state"] == state]
+        jobs.sort(key=lambda r: r.get("created_at", 0.0), reverse=True)
+        return jobs[:limit]
+
+    async def get_job(self, job_id: str) -> dict[str, Any] | None:
+        return self._lookup(job_id)
+
+    async def submit(self, path: str, options: dict[str, Any], priority: str) -> dict[str, Any]:
+        if is_url(path):
+            if not self.settings.allow_urls:
+                raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
+        else:
+            check_input_path(path, self.settings.input_roots)
+            if not Path(path).is_file():
+                raise InputError(f"file not found: {path}", code="input_missing")
+        event = submission(path, self.settings.clips_dir, priority=priority, options=options)
+        await self._submit(event)
+        return {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,
+                "error": None, "path": event["request"]["path"], "priority": priority,
+                "created_at": event["submitted_at"], "updated_at": event["submitted_at"]}
+
+    def _job_dir(self, job_id: str) -> Path | None:
+        record = self._lookup(job_id)
+        if not record or "request" not in record:
+            return None
+        return Path(record["request"]["out_dir"]) / job_id
+
+    async def manifest(self, job_id: str) -> dict[str, Any] | None:
+        job_dir = self._job_dir(job_id)
+        if job_dir is None or not (job_dir / "manifest.json").is_file():
+            return None
+        return orjson.loads(await asyncio.to_thread((job_dir / "manifest.json").read_bytes))
+
+    def clip_path(self, job_id: str, name: str) -> Path | None:
+        job_dir = self._job_dir(job_id)
+        if job_dir is None or "/" in name or "\\" in name or name.startswith("."):
+            return None
+        path = (job_dir / name).resolve()
+        if not path.is_relative_to(job_dir.resolve()) or not path.is_file():
+            return None
+        return path
+
+    def upload_dir(self) -> Path:
+        roots = self.settings.input_roots
+        base = roots[0] if roots else self.settings.data_dir / "inputs"
+        return base / "uploads"
+
+    async def signals(self, job_id: str) -> dict[str, list[float]] | None:
+        record = self._lookup(job_id)
+        if not record or not record.get("signals_path") or not Path(record["signals_path"]).is_file():
+            return None
+        options = job_options(self.settings, record["request"])
+        clip = ClipOptions.from_dict(options)
+        signals = await asyncio.to_thread(Signals.load, record["signals_path"])
+        return await asyncio.to_thread(score_curve, signals, clip.min_duration_s, dict(self.settings.score_weights),
+                                       clip.keywords)

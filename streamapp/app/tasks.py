@@ -1,0 +1,79 @@
+"""Functions run inside the process pool: each calls a stage's pure core and returns plain dicts.
+
+They take and return only picklable, JSON-ready values so the Faust side stays thin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamapp.analysis.transcript import AsrParams
+from streamapp.app.pool import report_progress
+from streamapp.media.probe import probe
+from streamapp.media.render import RenderParams, output_size, render_clip
+from streamapp.stages.extract import AnalysisParams, Signals, extract
+from streamapp.stages.score import ClipOptions, score
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready builtins only: numpy scalars and arrays from the cores become floats and lists."""
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def probe_task(path: str) -> dict[str, Any]:
+    return plain(dataclasses.asdict(probe(path)))
+
+
+def extract_task(job_id: str, path: str, params: dict[str, Any], asr: dict[str, Any] | None,
+                 signals_path: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    signals = extract(
+        path, AnalysisParams(**params), on_progress=lambda f: report_progress(job_id, "extract", f),
+        asr=AsrParams(**asr) if asr else None,
+    )
+    Path(signals_path).parent.mkdir(parents=True, exist_ok=True)
+    signals.save(signals_path)
+    # Counts only: the lists live in signals.npz, and an event must stay small however long the video.
+    summary = {k: (len(v) if isinstance(v, list) else v) for k, v in signals.to_summary().items()}
+    summary["frames_per_second"] = len(signals.frame_times_s) / max(time.perf_counter() - started, 1e-6)
+    return plain(summary)
+
+
+def score_task(signals_path: str, options: dict[str, Any], weights: dict[str, float]) -> list[dict[str, Any]]:
+    signals = Signals.load(signals_path)
+    return plain([c.to_dict() for c in score(signals, ClipOptions.from_dict(options), weights)])
+
+
+def render_task(job_id: str, index: int, total: int, source: str, start_s: float, end_s: float,
+                words: list[dict[str, Any]] | None, cuts: list[float], options: dict[str, Any], out_path: str,
+                render: dict[str, Any]) -> dict[str, Any]:
+    """Render one clip with the words (None: no transcript) and shot cuts that fall inside it."""
+    width, height = output_size(options["aspect"], render["long_side"])
+    params = RenderParams(width=width, height=height, crf=render["crf"], preset=render["preset"],
+                          audio_bitrate=render["audio_bitrate"], reframe=render["reframe"],
+                          threads=render["threads"])
+    captions = options.get("captions", True)
+    clip = render_clip(
+        source, start_s, end_s, options["aspect"], out_path, params,
+        thumbnail_path=str(Path(out_path).with_suffix(".jpg")),
+        words=words if captions else None,
+        caption_style=options.get("caption_style", render["caption_style"]),
+        cuts_s=cuts, keywords=options.get("keywords", ()),
+    )
+    report_progress(job_id, "export", (index + 1) / total)
+    result = dataclasses.asdict(clip)
+    if clip.captions_srt is None and not captions:
+        result["captions_reason"] = "captions turned off for this job"
+    return plain(result)
+
+
+def warm() -> bool:
+    """Run once per pool process at start so the first job doesn't pay for imports and JIT."""
+    from streamapp.kernels import frame_diff  # noqa: F401  (compiles or loads numba's cache)
+
+    return True

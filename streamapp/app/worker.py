@@ -1,0 +1,324 @@
+"""The Faust app: thin agents per stage wired by topics, the jobs table, the scheduler and web views.
+
+Flow: videos -> [extract agent] -> job queued -> (scheduler runs extract) -> extracted -> [score agent]
+-> job scoring -> (scheduler runs score) -> scored -> [export agent] -> job exporting -> (scheduler
+runs export) -> results. Agents only validate and record hand-offs in the job-status log, which the
+track-jobs agent folds into the jobs table; the scheduler does the heavy work in the process pool.
+Agent concurrency stays at 1 (faust issue 606), and the table, not the offset, is the record of work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web
+from faust.types import TP
+
+from streamapp import events, metrics
+from streamapp.api import add_routes, token_required
+from streamapp.api.routes import authorized, error_response, public_job
+from streamapp.app import jobs as job_records
+from streamapp.app import tasks
+from streamapp.app.operations import Operations
+from streamapp.app.pool import WorkPool
+from streamapp.app.runner import StageRunner
+from streamapp.app.scheduler import Scheduler, one_line
+from streamapp.app.service import WorkerJobService
+from streamapp.cache import ResultCache
+from streamapp.errors import EventError, StreamappError, TransientError
+from streamapp.ops.reload import ConfigWatcher
+from streamapp.settings import Settings
+from streamapp.transport import codec
+from streamapp.transport.topics import JOB_PARTITIONS, Topics, partition_for_priority
+
+log = logging.getLogger("streamapp.worker")
+
+
+def create_app(settings: Settings) -> faust.App:
+    codec.register()
+    topics = Topics(settings.topic_prefix, settings.app_id)
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker,
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        key_serializer="raw",
+        value_serializer="orjson",
+        web_enabled=True,
+        web_tables_enabled=False,  # Faust's /table views would show job records without a token
+        web_host=settings.web_host,
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        stream_processing_timeout=settings.stream_processing_timeout_s,
+        consumer_auto_offset_reset="earliest",
+        topic_disable_leader=True,
+        # With the memory store a worker remembers how far it read a changelog partition it held before;
+        # the embedded broker can report a lower high-water mark for a moment after a pause or a
+        # rebalance, and Faust's check would then crash the worker (faust issue 158). The table holds
+        # everything up to that offset, so nothing is lost by skipping the check.
+        recovery_consistency_check=False,
+        topic_partitions=JOB_PARTITIONS,
+    )
+    _register(app, settings, topics)
+    return app
+
+
+def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # noqa: C901 - one place per agent
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    channels = {
+        "videos": app.topic(topics.videos, **raw),
+        "extracted": app.topic(topics.extracted, **raw),
+        "scored": app.topic(topics.scored, **raw),
+        "job_status": app.topic(topics.job_status, **raw),
+        "results": app.topic(topics.results, **raw),
+        "dead_letter": app.topic(topics.dead_letter, **raw),
+        "metrics": app.topic(topics.metrics, **raw),
+        "ops": app.topic(topics.ops, **raw),
+    }
+    jobs = app.Table("jobs", default=None, partitions=JOB_PARTITIONS, key_type=str)
+    pool = WorkPool(settings.pool_size)
+    cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
+    metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
+
+    async def send(role: str, event: dict[str, Any], key: str | None = None) -> None:
+        events.validate(event)
+        value = orjson.dumps(event)
+        if len(value) > settings.max_event_bytes:  # no agent would accept it: fail the job, not the log
+            raise EventError(f"{event['type']} event of {len(value)} bytes exceeds the {settings.max_event_bytes}"
+                             "-byte limit", code="event_too_large")
+        topic = channels[role]
+        key = key or event.get("job_id") or event.get("worker_id", "")
+        await topic.send(key=key.encode(), value=value)
+        metrics.EVENTS.labels(topic.get_topic_name(), "out").inc()
+
+    async def send_reliably(role: str, event: dict[str, Any], key: str | None = None) -> None:
+        """Agents' sends: the consumed event is acknowledged afterwards, so keep trying rather than lose it."""
+        for attempt in range(1, 31):
+            try:
+                return await send(role, event, key)
+            except EventError:
+                raise
+            except Exception as exc:  # the broker is away: wait and try again
+                delay = min(10.0, 0.2 * 2**attempt)
+                log.warning("sending to %s failed (%s); retrying in %.1f s", role, one_line(exc)["message"], delay)
+                await asyncio.sleep(delay)
+        raise TransientError(f"could not send to {role}", code="broker_unavailable")
+
+    def owns(partition: int) -> bool | None:
+        if app.rebalancing or getattr(app, "in_recovery", False):
+            return None  # unknown: the table may be half restored and the assignment is moving
+        return TP(topics.job_status, partition) in app.assignor.assigned_actives()
+
+    def records() -> list[dict[str, Any]]:
+        return [value for value in jobs.values() if value]
+
+    runner = StageRunner(settings, pool, cache, send)
+    scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size)
+
+    async def accept(event: faust.EventT) -> dict[str, Any] | None:
+        """Decode and validate; an invalid event goes to the dead-letter topic and is skipped."""
+        message = event.message
+        metrics.EVENTS.labels(message.topic, "in").inc()
+        try:
+            return events.decode(event.value or b"", settings.max_event_bytes)
+        except StreamappError as exc:
+            # A quarter of the size limit keeps the dead letter itself under it.
+            raw_value = (event.value or b"")[: settings.max_event_bytes // 4].decode("utf-8", "replace")
+            await send_reliably(
+                "dead_letter",
+                {
+                    "schema_version": events.SCHEMA_VERSION,
+                    "type": "dead_letter",
+                    "topic": message.topic,
+                    "partition": message.partition,
+                    "offset": message.offset,
+                    "reason": str(exc),
+                    "value": raw_value,
+                },
+                key=f"{message.topic}:{message.partition}:{message.offset}",
+            )
+            metrics.DEAD_LETTERS.labels(message.topic).inc()
+            log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc)
+            return None
+
+    @app.agent(channels["videos"], name="extract")
+    async def extract_agent(stream: faust.StreamT) -> None:
+        # Drain submissions into the job log at once; the scheduler orders the work by priority.
+        async for event in stream.events():
+            value = await accept(event)
+            if value is not None and value["type"] == "video_submitted":
+                request = value["request"]
+                await send_reliably("job_status", events.status_event(
+                    value["job_id"], "queued", "submit", request=request, priority=request["priority"],
+                    path=request["path"]))
+
+    @app.agent(channels["extracted"], name="score")
+    async def score_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            value = await accept(event)
+            if value is not None and value["type"] == "extracted":
+                await send_reliably("job_status", events.status_event(
+                    value["job_id"], "scoring", "score", request=value["request"], source=value["source"],
+                    signals_path=value["signals_path"], transcript_path=value.get("transcript_path"),
+                    timings_s=value["timings_s"]))
+
+    @app.agent(channels["scored"], name="export")
+    async def export_agent(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            value = await accept(event)
+            if value is not None and value["type"] == "scored":
+                await send_reliably("job_status", events.status_event(
+                    value["job_id"], "exporting", "export", candidates=value["candidates"],
+                    timings_s=value["timings_s"]))
+
+    @app.agent(channels["job_status"], name="track-jobs")
+    async def track_jobs(stream: faust.StreamT) -> None:
+        # The jobs table is written here, inside stream iteration, so its changelog stays consistent.
+        async for event in stream.events():
+            value = await accept(event)
+            if value is None or value["type"] != "job_status":
+                continue
+            record = job_records.fold(jobs.get(value["job_id"]), value, partition=event.message.partition)
+            if record is not None:
+                jobs[value["job_id"]] = record
+                scheduler.wake.set()
+
+    @app.task
+    async def run_scheduler() -> None:
+        await scheduler.loop()
+
+    operations = Operations(settings, topics, pool, scheduler, records, send)
+
+    @app.timer(settings.metrics_interval_s)
+    @guarded
+    async def sample_load() -> None:
+        await send("metrics", operations.sample())
+
+    @app.task
+    async def tune_and_alert() -> None:
+        while True:  # optional machinery: a broker hiccup must never take the worker down with it
+            try:
+                await operations.consume(settings.bootstrap_servers)
+            except Exception as exc:
+                log.warning("metrics consumer stopped (%s); restarting in 5 s", one_line(exc)["message"])
+                await asyncio.sleep(5.0)
+
+    @app.task
+    @guarded
+    async def watch_config() -> None:
+        watcher = ConfigWatcher(settings, lambda _merged, changes: operations.reload(changes))
+        await watcher.start()
+
+    @app.task
+    async def warm_pool() -> None:
+        # Start the pool's processes (and their imports) while the consumer group forms.
+        results = await asyncio.gather(*(pool.run(tasks.warm) for _ in range(settings.pool_size)),
+                                       return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):  # a job will find out again and retry; the worker stays up
+                log.warning("warming the pool failed: %s", result)
+
+    @app.timer(0.5)
+    @guarded
+    async def forward_progress() -> None:
+        latest: dict[tuple[str, str], float] = {}
+        for job_id, stage, fraction in pool.drain_progress():
+            latest[(job_id, stage)] = fraction
+        for (job_id, stage), fraction in latest.items():
+            record = jobs.get(job_id)
+            if record and fraction < 1.0 and record["state"] not in job_records.TERMINAL:
+                await send("job_status", events.status_event(
+                    job_id, record["state"], stage, progress=fraction, attempts=record.get("attempts", 0)))
+
+    @app.timer(5.0)
+    @guarded
+    async def count_jobs() -> None:
+        counts: dict[str, int] = {}
+        for job in records():
+            counts[job["state"]] = counts.get(job["state"], 0) + 1
+        for state in job_records.STATES:
+            metrics.JOBS.labels(state).set(counts.get(state, 0))
+
+    @app.page("/metrics")
+    async def metrics_view(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/jobs/{job_id}")
+    @app.table_route(table=jobs, match_info="job_id")
+    async def job_view(web: Any, request: Any, job_id: str) -> Any:
+        job = jobs.get(job_id)
+        if job is None:
+            return web.json({"error": {"code": "job_unknown", "message": f"no job {job_id}"}}, status=404)
+        return web.json(public_job(job))
+
+    @app.page("/healthz")
+    async def health_view(web: Any, request: Any) -> Any:
+        return web.json({"ok": True, "running": len(scheduler.running), "pool": pool.size})
+
+    async def submit(event: dict[str, Any]) -> None:
+        events.validate(event)
+        partition = partition_for_priority(event["request"]["priority"])
+        await channels["videos"].send(key=event["job_id"].encode(), value=orjson.dumps(event), partition=partition)
+        metrics.EVENTS.labels(topics.videos, "out").inc()
+
+    service = WorkerJobService(settings, records, jobs.get, submit)
+    add_routes(app.web.web_app, service, token=settings.api_token or None)
+    if settings.api_token:
+        app.web.web_app.middlewares.append(token_guard(settings.api_token))
+
+    app.streamapp_pool = pool  # type: ignore[attr-defined]  # for shutdown
+    app.streamapp_scheduler = scheduler  # type: ignore[attr-defined]
+
+
+def guarded(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Timers and tasks log their errors instead of crashing the worker (mode crashes on any)."""
+
+    @functools.wraps(fn)
+    async def wrapper() -> None:
+        try:
+            await fn()
+        except Exception:
+            log.exception("%s failed", fn.__name__)
+
+    return wrapper
+
+
+def token_guard(token: str) -> Any:
+    """Faust's own pages (/jobs, /router, ...) need the API token too; /api has its own check."""
+    protected = ("/jobs", "/router", "/table", "/signal", "/graph", "/stats")
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path.startswith(protected) and not authorized(request, token):
+            return error_response("unauthorized", "a valid token is required (Authorization: Bearer <token>)", 401)
+        return await handler(request)
+
+    return middleware
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Run one Faust worker until it is stopped (SIGINT/SIGTERM)."""
+    if token_required(settings.web_host) and not settings.api_token:
+        raise StreamappError(f"the web server would listen on {settings.web_host} without a token: set "
+                             "STREAMAPP_API_TOKEN (or STREAMAPP_WEB_HOST=127.0.0.1)", code="config_invalid",
+                             permanent=True)
+    from streamapp.transport.admin import ensure_topics
+
+    asyncio.run(ensure_topics(settings.bootstrap_servers, Topics(settings.topic_prefix, settings.app_id).specs(),
+                              replication=settings.topic_replication))
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        app.streamapp_pool.shutdown()  # type: ignore[attr-defined]

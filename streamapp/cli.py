@@ -1,0 +1,416 @@
+"""The ``streamapp`` command: process, worker, submit, status, topics, broker.
+
+The CLI only calls into the package: transport for the broker, client for events, app for the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from streamapp.client import Follower, JobOutcome, Submitter, read_job_status, submission
+from streamapp.errors import StreamappError
+from streamapp.settings import Settings
+from streamapp.transport.admin import ensure_topics
+from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
+from streamapp.transport.topics import Topics
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn long videos into scored short clips.")
+topics_app = typer.Typer(no_args_is_help=True, help="Manage the Kafka topics streamapp uses.")
+app.add_typer(topics_app, name="topics")
+console = Console(stderr=True)
+
+EXIT_JOB_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INFRA = 3
+EXIT_TIMEOUT = 124
+STAGES = ("extract", "score", "export")
+
+
+class AspectChoice(StrEnum):
+    portrait = "9:16"
+    square = "1:1"
+    four_five = "4:5"
+    landscape = "16:9"
+
+
+class PriorityChoice(StrEnum):
+    high = "high"
+    normal = "normal"
+    low = "low"
+
+
+def die(message: str, code: int) -> None:
+    console.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        die(f"bad setting STREAMAPP_{str(first['loc'][0]).upper()}: {first['msg']}", EXIT_USAGE)
+        raise  # unreachable
+
+
+def require_broker(settings: Settings) -> str:
+    if not settings.broker:
+        die("no broker configured: set STREAMAPP_BROKER=kafka://host:9092 "
+            "(`streamapp process` starts an embedded one by itself)", EXIT_USAGE)
+    return settings.bootstrap_servers
+
+
+def clip_options(max_clips: int | None, min_duration: float | None, max_duration: float | None,
+                 aspect: AspectChoice | None) -> dict[str, Any]:
+    if min_duration is not None and max_duration is not None and min_duration > max_duration:
+        die("--min-duration must not exceed --max-duration", EXIT_USAGE)
+    return {"max_clips": max_clips, "min_duration_s": min_duration, "max_duration_s": max_duration,
+            "aspect": aspect.value if aspect else None}
+
+
+MaxClips = Annotated[int | None, typer.Option("--max-clips", min=1, max=100, help="Most clips per video.")]
+MinDuration = Annotated[float | None, typer.Option("--min-duration", min=1, help="Shortest clip, seconds.")]
+MaxDuration = Annotated[float | None, typer.Option("--max-duration", min=1, help="Longest clip, seconds.")]
+AspectOpt = Annotated[AspectChoice | None, typer.Option("--aspect", help="Output aspect (default 9:16).")]
+PriorityOpt = Annotated[PriorityChoice, typer.Option("--priority", help="Queue priority.")]
+
+
+class LocalWorker:
+    """A ``streamapp worker`` child process for ``process`` on the embedded broker."""
+
+    def __init__(self, settings: Settings, broker_url: str, log_path: Path) -> None:
+        self.log_path = log_path
+        # Short group timings let a fresh worker join within ~2 s on the embedded broker; real Kafka
+        # refuses session timeouts under 6 s, so these apply only here and only where not set.
+        fast_join = {"STREAMAPP_SESSION_TIMEOUT_S": "3", "STREAMAPP_HEARTBEAT_INTERVAL_S": "0.5",
+                     "STREAMAPP_REBALANCE_TIMEOUT_S": "3"}
+        env = {**fast_join, **os.environ, "STREAMAPP_BROKER": broker_url, "STREAMAPP_WEB_PORT": str(free_port()),
+               "STREAMAPP_DATA_DIR": str(settings.data_dir)}
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the worker
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamapp", "worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+class ProgressView:
+    """Per-job, per-stage progress bars."""
+
+    def __init__(self, progress: Progress, outcomes: dict[str, JobOutcome], names: dict[str, str]) -> None:
+        self.progress = progress
+        self.tasks: dict[tuple[str, str], TaskID] = {}
+        for job_id in outcomes:
+            for stage in STAGES:
+                self.tasks[(job_id, stage)] = progress.add_task(f"{names[job_id]} · {stage}", total=1.0)
+
+    def on_change(self, outcome: JobOutcome, event: dict[str, Any]) -> None:
+        if event["type"] == "job_status" and event["stage"] in STAGES:
+            stage_index = STAGES.index(event["stage"])
+            for earlier in STAGES[:stage_index]:
+                self.progress.update(self.tasks[(outcome.job_id, earlier)], completed=1.0)
+            self.progress.update(self.tasks[(outcome.job_id, event["stage"])], completed=event["progress"])
+        elif event["type"] == "job_done":
+            for stage in STAGES:
+                self.progress.update(self.tasks[(outcome.job_id, stage)], completed=1.0)
+        elif event["type"] == "job_failed":
+            for stage in STAGES:
+                task = self.tasks[(outcome.job_id, stage)]
+                self.progress.update(task, description=f"[red]{self.progress.tasks[task].description} ✗")
+
+
+async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
+                    worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome], float | None]:
+    outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
+    started = time.monotonic()
+    first_work: list[float] = []
+    view = view_factory(outcomes)
+
+    def on_change(outcome: JobOutcome, event: dict[str, Any]) -> None:
+        if not first_work and event["type"] == "job_status" and event["stage"] == "extract":
+            first_work.append(time.monotonic() - started)
+        view.on_change(outcome, event)
+
+    async with Follower(bootstrap, topics) as follower, Submitter(bootstrap, topics) as submitter:
+        for job in jobs:
+            await submitter.submit(job)
+        follow = asyncio.create_task(follower.follow(outcomes, on_change))
+        deadline = None if not timeout_s else time.monotonic() + timeout_s
+        while not follow.done():
+            await asyncio.wait({follow}, timeout=0.5)
+            if worker is not None and not worker.alive():
+                follow.cancel()
+                die(f"the worker stopped unexpectedly; see {worker.log_path}", EXIT_INFRA)
+            if deadline and time.monotonic() > deadline:
+                follow.cancel()
+                die(f"jobs did not finish within {timeout_s:.0f} s", EXIT_TIMEOUT)
+        follow.result()
+    return outcomes, (first_work[0] if first_work else None)
+
+
+@app.command()
+def process(
+    videos: Annotated[list[Path], typer.Argument(help="Video files; each becomes one job.")],
+    out: Annotated[Path, typer.Option("--out", help="Clips go to OUT/<job_id>/.")] = Path("clips"),
+    max_clips: MaxClips = None,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+    aspect: AspectOpt = None,
+    priority: PriorityOpt = PriorityChoice.normal,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest(s) as JSON on stdout.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds (0: never).")] = 0,
+) -> None:
+    """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
+    settings = load_settings()
+    options = clip_options(max_clips, min_duration, max_duration, aspect)
+    jobs = [submission(video, out, priority=priority.value, options=options) for video in videos]
+    names = {job["job_id"]: Path(job["request"]["path"]).name for job in jobs}
+    topics = Topics(settings.topic_prefix, settings.app_id)
+    embedded: EmbeddedBroker | None = None
+    worker: LocalWorker | None = None
+    started = time.monotonic()
+    try:
+        if settings.broker:
+            bootstrap = settings.bootstrap_servers
+        else:
+            log_dir = settings.data_dir / "logs"
+            log_dir.mkdir(parents=True, exist_ok=True)
+            embedded = EmbeddedBroker(log_path=log_dir / "broker.log").start()
+            bootstrap = embedded.url.removeprefix("kafka://")
+            asyncio.run(ensure_topics(bootstrap, topics.specs()))
+            worker = LocalWorker(settings, embedded.url, log_dir / f"worker-{os.getpid()}.log")
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                      TimeElapsedColumn(), console=console, transient=as_json,
+                      disable=as_json or not console.is_terminal) as progress:
+            outcomes, first_work_s = asyncio.run(_run_jobs(
+                bootstrap, topics, jobs, lambda o: ProgressView(progress, o, names), worker, timeout or None))
+    except StreamappError as exc:
+        die(exc.message, EXIT_INFRA)
+        raise
+    except (KafkaError, OSError) as exc:  # the broker is away or refused us: one line, no traceback
+        die(f"broker trouble: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", EXIT_INFRA)
+        raise
+    finally:
+        if worker:
+            worker.stop()
+        if embedded:
+            embedded.stop()
+    _report(outcomes, names, out, as_json, first_work_s, time.monotonic() - started)
+
+
+def _report(outcomes: dict[str, JobOutcome], names: dict[str, str], out: Path, as_json: bool,
+            first_work_s: float | None, total_s: float) -> None:
+    failed = [o for o in outcomes.values() if o.state != "done"]
+    if as_json:
+        docs = [o.manifest if o.state == "done" else {"job_id": o.job_id, "path": names[o.job_id], "error": o.error}
+                for o in outcomes.values()]
+        sys.stdout.write(orjson.dumps(docs[0] if len(docs) == 1 else docs, option=orjson.OPT_INDENT_2).decode())
+        sys.stdout.write("\n")
+    else:
+        table = Table(title=f"streamapp: {len(outcomes)} job(s) in {total_s:.1f} s")
+        for column in ("file", "job", "outcome", "clips"):
+            table.add_column(column)
+        for job_id, outcome in outcomes.items():
+            if outcome.state == "done":
+                table.add_row(names[job_id], job_id, "[green]done",
+                              f"{len(outcome.manifest['clips'])} in {out / job_id}")  # type: ignore[index]
+            else:
+                error = outcome.error or {"code": "unknown", "message": "no outcome"}
+                table.add_row(names[job_id], job_id, f"[red]failed: {error['code']}", error["message"])
+        Console().print(table)
+        if first_work_s is not None:
+            console.print(f"[dim]first job started extracting {first_work_s:.1f} s after submission[/dim]")
+    for outcome in failed:
+        error = outcome.error or {"code": "unknown", "message": "no outcome"}
+        console.print(f"[red]error:[/red] {names[outcome.job_id]}: {error['code']}: {error['message']}",
+                      highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_JOB_FAILED)
+
+
+@app.command()
+def analyze(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the analysis as JSON on stdout.")] = False,
+    no_asr: Annotated[bool, typer.Option("--no-asr", help="Skip speech recognition.")] = False,
+    max_clips: MaxClips = None,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+    keywords: Annotated[list[str] | None, typer.Option("--keyword", help="Steering keyword (repeatable).")] = None,
+) -> None:
+    """Analyse one video (shots, silences, words, scored candidates) without rendering; no broker needed."""
+    from streamapp.stages.analyze import analyze_video
+
+    settings = load_settings()
+    options = {k: v for k, v in clip_options(max_clips, min_duration, max_duration, None).items() if v is not None}
+    if keywords:
+        options["keywords"] = keywords
+    try:
+        report = analyze_video(str(video), settings, use_asr=not no_asr, options=options)
+    except StreamappError as exc:
+        die(f"{video}: {exc.code}: {exc.message}", EXIT_JOB_FAILED)
+        raise
+    if as_json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n")
+        return
+    table = Table(title=f"{video.name}: {report['duration_s']:.1f} s, {len(report['cuts_s'])} cuts, "
+                        f"{len(report['silences'])} silences, {len(report['words'])} words")
+    for column in ("start", "end", "score", "reason"):
+        table.add_column(column)
+    for candidate in report["candidates"]:
+        table.add_row(f"{candidate['start_s']:.2f}", f"{candidate['end_s']:.2f}", f"{candidate['score']:.1f}",
+                      candidate["reason"])
+    Console().print(table)
+
+
+def serve(run: Callable[[Settings], None]) -> None:
+    """Run a long-lived process against the configured broker; its refusals end in one line."""
+    settings = load_settings()
+    require_broker(settings)
+    try:
+        run(settings)
+    except StreamappError as exc:
+        die(exc.message, EXIT_USAGE if exc.permanent else EXIT_INFRA)
+
+
+@app.command()
+def worker() -> None:
+    """Run a Faust worker: the extract, score and export agents and the web server (/metrics, /jobs)."""
+    from streamapp.app.worker import run_worker
+
+    serve(run_worker)
+
+
+@app.command()
+def api() -> None:
+    """Serve the HTTP API and web page on their own (reads job state from Kafka; no processing)."""
+    import logging
+
+    from streamapp.app.api_server import run_api
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    serve(run_api)
+
+
+@app.command()
+def submit(
+    videos: Annotated[list[Path], typer.Argument(help="Video paths, as the workers see them.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Clips folder (default: settings' data dir).")] = None,
+    max_clips: MaxClips = None,
+    min_duration: MinDuration = None,
+    max_duration: MaxDuration = None,
+    aspect: AspectOpt = None,
+    priority: PriorityOpt = PriorityChoice.normal,
+) -> None:
+    """Publish jobs to a running cluster and print their ids; does not wait."""
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    options = clip_options(max_clips, min_duration, max_duration, aspect)
+    jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options) for v in videos]
+
+    async def publish() -> None:
+        async with Submitter(bootstrap, Topics(settings.topic_prefix, settings.app_id)) as submitter:
+            for job in jobs:
+                await submitter.submit(job)
+
+    try:
+        asyncio.run(publish())
+    except Exception as exc:  # broker trouble: one line, no traceback
+        die(f"could not publish to {bootstrap}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            EXIT_INFRA)
+    for job in jobs:
+        typer.echo(f"{job['job_id']}\t{job['request']['path']}")
+
+
+@app.command()
+def status(
+    job_id: Annotated[str, typer.Argument(help="The job id printed by submit.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a job's state: from a worker's job table, or else from the job-status topic."""
+    settings = load_settings()
+    job = None
+    with contextlib.suppress(OSError, ValueError):
+        host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host
+        url = f"http://{host}:{settings.web_port}/jobs/{job_id}"
+        headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=3) as response:  # noqa: S310
+            job = orjson.loads(response.read())
+    if job is None:
+        bootstrap = require_broker(settings)
+        job = asyncio.run(read_job_status(bootstrap, Topics(settings.topic_prefix, settings.app_id), job_id))
+    if job is None:
+        die(f"no job {job_id}", EXIT_JOB_FAILED)
+    if as_json:
+        typer.echo(orjson.dumps(job).decode())
+        return
+    error = job.get("error")
+    line = f"{job_id}: {job['state']} ({job['stage']} {job['progress']:.0%})"
+    typer.echo(line + (f" - {error['code']}: {error['message']}" if error else ""))
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every topic streamapp uses (safe to run again)."""
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    try:
+        created = asyncio.run(ensure_topics(bootstrap, Topics(settings.topic_prefix, settings.app_id).specs(),
+                                              replication=settings.topic_replication))
+    except StreamappError as exc:
+        die(exc.message, EXIT_INFRA)
+        raise
+    typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
+
+
+@app.command()
+def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
+    """Run the embedded broker (memory only, one machine) in the foreground until Ctrl-C."""
+    embedded = EmbeddedBroker(port=port).start()
+    settings = load_settings()
+    asyncio.run(ensure_topics(embedded.url.removeprefix("kafka://"),
+                              Topics(settings.topic_prefix, settings.app_id).specs()))
+    typer.echo(f"embedded broker at {embedded.url}; export STREAMAPP_BROKER={embedded.url}")
+    try:
+        while wait_for_port(embedded.host, embedded.port, 1.0):
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        embedded.stop()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,177 @@
+"""Producer and follower helpers: submit videos as events and follow their jobs to the end.
+
+Used by the CLI and by tests; it talks to the broker directly with aiokafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streamapp import events
+from streamapp.app.jobs import RANK
+from streamapp.errors import TransientError
+from streamapp.media.fetch import is_url
+from streamapp.transport.topics import Topics, partition_for_priority
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def submission(
+    path: str | Path,
+    out_dir: str | Path,
+    *,
+    priority: str = "normal",
+    options: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> dict[str, Any]:
+    """A validated video_submitted event. Paths are made absolute: workers may run elsewhere."""
+    request = {
+        "path": str(path) if is_url(str(path)) else str(Path(path).expanduser().absolute()),
+        "options": {k: v for k, v in (options or {}).items() if v is not None},
+        "priority": priority,
+        "out_dir": str(Path(out_dir).expanduser().absolute()),
+    }
+    return events.new_event("video_submitted", job_id or new_job_id(), request=request, submitted_at=time.time())
+
+
+class Submitter:
+    """Publishes submissions to the input topic, on the partition of their priority."""
+
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self.topics = topics
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+
+    async def __aenter__(self) -> Submitter:
+        await self._producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+
+    async def submit(self, event: dict[str, Any]) -> str:
+        events.validate(event)
+        partition = partition_for_priority(event["request"]["priority"])
+        await self._producer.send_and_wait(
+            self.topics.videos, orjson.dumps(event), key=event["job_id"].encode(), partition=partition
+        )
+        return event["job_id"]
+
+    async def send_raw(self, topic: str, value: bytes, partition: int | None = None) -> None:
+        """Publish bytes as they are (tests use it for malformed events)."""
+        await self._producer.send_and_wait(topic, value, partition=partition)
+
+
+@dataclass
+class JobOutcome:
+    job_id: str
+    state: str = "queued"
+    stage: str = "submit"
+    progress: float = 0.0
+    clips: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+    manifest_path: str | None = None
+    error: dict[str, str] | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+class Follower:
+    """Reads job-status and result events from now on (no consumer group, so it joins nothing)."""
+
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self.topics = topics
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+
+    async def __aenter__(self) -> Follower:
+        await self._consumer.start()
+        partitions = []
+        for topic in (self.topics.job_status, self.topics.results):
+            ids = self._consumer.partitions_for_topic(topic)
+            for _ in range(50):
+                if ids:
+                    break
+                await self._consumer.topics()  # refreshes the metadata of every topic
+                ids = self._consumer.partitions_for_topic(topic)
+                await asyncio.sleep(0.1)
+            if not ids:
+                raise TransientError(f"topic {topic} does not exist: run `streamapp topics create`",
+                                     code="broker_unavailable")
+            partitions += [TopicPartition(topic, p) for p in sorted(ids or ())]
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_end(*partitions)
+        for tp in partitions:  # pin the positions now, before anything is submitted
+            await self._consumer.position(tp)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        async for message in self._consumer:
+            try:
+                yield events.decode(message.value or b"", 64 * 1024 * 1024)
+            except events.EventError:
+                continue
+
+    async def follow(self, outcomes: dict[str, JobOutcome], on_change: Any = None) -> None:
+        """Update ``outcomes`` from events until every job in it has finished."""
+        if all(o.finished for o in outcomes.values()):
+            return
+        async for event in self.events():
+            outcome = outcomes.get(event.get("job_id", ""))
+            if outcome is None or outcome.finished:
+                continue
+            apply_event(outcome, event)
+            if on_change is not None:
+                on_change(outcome, event)
+            if all(o.finished for o in outcomes.values()):
+                return
+
+
+def apply_event(outcome: JobOutcome, event: dict[str, Any]) -> None:
+    kind = event["type"]
+    if kind == "job_status":
+        # The result event ends a job, with its payload; a replayed "queued" never moves a job back.
+        if event["state"] not in ("done", "failed") and RANK[event["state"]] >= RANK.get(outcome.state, 0):
+            outcome.state, outcome.stage, outcome.progress = event["state"], event["stage"], event["progress"]
+    elif kind == "clip_ready":
+        outcome.clips.append(event["clip"])
+    elif kind == "job_done":
+        outcome.state, outcome.manifest, outcome.manifest_path = "done", event["manifest"], event["manifest_path"]
+    elif kind == "job_failed":
+        outcome.state, outcome.error = "failed", event["error"]
+        outcome.stage = event.get("stage", outcome.stage)
+
+
+async def read_job_status(bootstrap: str, topics: Topics, job_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """The newest status of a job, read from the job-status topic from the beginning."""
+    consumer = AIOKafkaConsumer(topics.job_status, bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    latest = None
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            if not batch and latest is not None:
+                break
+            for messages in batch.values():
+                for message in messages:
+                    if message.key == job_id.encode():
+                        latest = orjson.loads(message.value)
+    finally:
+        await consumer.stop()
+    return latest

@@ -1,0 +1,75 @@
+"""manifest.json: one per job, beside its clips."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from streamapp.events import SCHEMA_VERSION, validate_manifest
+from streamapp.fileio import write_bytes_atomic
+
+SOURCE_FIELDS = ("path", "sha256", "duration_s", "width", "height", "fps", "has_audio")
+
+
+def _name(path: str | None) -> str | None:
+    return Path(path).name if path else None
+
+
+def clip_entry(job_id: str, index: int, candidate: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
+    """One clip of the manifest; file fields are names inside the job's folder, null when absent."""
+    return {
+        "id": f"{job_id}-{index + 1:02d}",
+        "start_s": round(candidate["start_s"], 3),
+        "end_s": round(candidate["end_s"], 3),
+        "score": candidate["score"],
+        "subscores": candidate["subscores"],
+        "reason": candidate["reason"],
+        "file": Path(rendered["path"]).name,
+        "width": rendered["width"],
+        "height": rendered["height"],
+        "captions_srt": _name(rendered.get("captions_srt")),
+        "captions_vtt": _name(rendered.get("captions_vtt")),
+        "captions_reason": rendered.get("captions_reason"),
+        "thumbnail": _name(rendered.get("thumbnail")),
+        "layout": rendered.get("layout"),
+        "crop_path": rendered.get("crop_path"),
+    }
+
+
+def build_manifest(
+    job_id: str,
+    source: dict[str, Any],
+    options: dict[str, Any],
+    clips: list[dict[str, Any]],
+    timings_s: dict[str, float],
+    timeline: str | None = None,
+    timeline_fcpxml: str | None = None,
+) -> dict[str, Any]:
+    reasons = {c["captions_reason"] for c in clips if not c.get("captions_srt") and c.get("captions_reason")}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "job_id": job_id,
+        "source": {name: source[name] for name in SOURCE_FIELDS},
+        "options": options,
+        "clips": clips,
+        "captions": "; ".join(sorted(reasons)) or None,  # why clips carry no captions, when they don't
+        "timeline": timeline,
+        "timeline_fcpxml": timeline_fcpxml,
+        "timings_s": {name: round(value, 3) for name, value in timings_s.items()},
+    }
+    return validate_manifest(manifest)
+
+
+def manifest_files(manifest: dict[str, Any]) -> set[str]:
+    """Every file a job's folder should hold: what the manifest names, and the manifest itself."""
+    names = {"manifest.json", manifest.get("timeline"), manifest.get("timeline_fcpxml")}
+    for clip in manifest["clips"]:
+        names |= {clip["file"], clip.get("thumbnail"), clip.get("captions_srt"), clip.get("captions_vtt")}
+    return {name for name in names if name}
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write to a temporary name and rename, so readers never see half a file."""
+    write_bytes_atomic(path, orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))

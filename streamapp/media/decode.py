@@ -1,0 +1,286 @@
+"""Streaming decode helpers: small grey frames for analysis and mono audio blocks.
+
+Everything here is a generator that holds one frame or block at a time, so memory stays flat
+whatever the length of the video. Times are seconds from PTS * time_base, measured from the
+start of the video stream ("media time"), so audio and video share one clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from streamapp.kernels.shrink import LUMA_PLANE_FORMATS, shrink_luma
+from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "this packet (or the rest of the file) is damaged", not "our code is wrong".
+_DAMAGED = (av.error.InvalidDataError, av.error.FFmpegError, EOFError)
+# Resampled audio whose PTS runs ahead of the running sample clock by more than this is a real gap.
+_AUDIO_GAP_S = 0.1
+
+
+def analysis_width(width: int, height: int, sar: float, out_height: int) -> int:
+    """Width (even, >= 2) that keeps the display aspect (pixel aspect included) at ``out_height``."""
+    display_aspect = width * (sar if sar > 0 else 1.0) / max(height, 1)
+    return max(2, int(round(out_height * display_aspect / 2.0)) * 2)
+
+
+def _demux_safely(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.Packet]:
+    """Demux packets of one stream; a damaged or truncated container just ends the iteration."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except _DAMAGED as exc:
+            log.warning("demux stopped early: %s", exc)
+            return
+        yield packet
+
+
+def _decode_safely(packet: av.Packet) -> list:
+    """Decode one packet; a corrupt packet yields nothing instead of ending the whole decode."""
+    try:
+        return packet.decode()
+    except _DAMAGED as exc:
+        log.debug("skipped corrupt packet at pts %s: %s", packet.pts, exc)
+        return []
+
+
+class AnalysisFrame(NamedTuple):
+    """One decoded video frame, reduced for analysis."""
+
+    t_s: float  # media time from PTS (seconds from the video stream's start)
+    grey: np.ndarray  # uint8 (height, w): display orientation and aspect
+    face_grey: np.ndarray | None  # uint8 (face_height, w'), only on face-sampling frames
+
+
+def frame_rotation(frame: av.VideoFrame) -> int:
+    """Counter-clockwise turn (0, 90, 180, 270) that shows the frame upright, as FFmpeg's autorotate does."""
+    try:
+        rot = int(round(float(frame.rotation or 0)))
+    except (AttributeError, TypeError, ValueError):
+        return 0
+    return (int(round(rot / 90.0)) * 90) % 360
+
+
+def _out_size(frame: av.VideoFrame, out_h: int, sar: float, rotation: int) -> tuple[int, int]:
+    """(width, height) to scale the stored picture to, so that after ``rotation`` it is ``out_h`` high."""
+    # Rotation by 90/270 swaps the axes: scale the stored picture to the transposed size, then turn it.
+    swap = rotation in (90, 270)
+    w, h = (frame.height, frame.width) if swap else (frame.width, frame.height)
+    s = (1.0 / sar if sar > 0 else 1.0) if swap else sar
+    out_w = analysis_width(w, h, s, out_h)
+    return (out_h, out_w) if swap else (out_w, out_h)
+
+
+def _finish(small: np.ndarray, rotation: int) -> np.ndarray:
+    if rotation:
+        small = np.rot90(small, k=rotation // 90)  # checked against ffmpeg autorotate output
+    # Copy so the array owns its memory and never pins FFmpeg buffers.
+    return np.ascontiguousarray(small, dtype=np.uint8).copy()
+
+
+def _cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _luma_plane(frame: av.VideoFrame) -> np.ndarray | None:
+    """The Y plane as a (height, line_size) uint8 view, or None when the format has no 8-bit luma plane."""
+    if frame.format.name not in LUMA_PLANE_FORMATS:
+        return None
+    plane = frame.planes[0]
+    line = plane.line_size
+    buf = np.frombuffer(plane, dtype=np.uint8)
+    if line < frame.width or buf.size < line * frame.height:
+        return None
+    return buf[: line * frame.height].reshape(frame.height, line)
+
+
+def _luma_is_limited(frame: av.VideoFrame) -> bool:
+    # As swscale decides for format="gray": limited (TV) range unless the frame says full (JPEG) range.
+    return not (frame.format.name.startswith("yuvj") or int(frame.color_range or 0) == 2)
+
+
+class _Shrinker:
+    """Frame -> small grey picture; area-averages the Y plane with a numba kernel when the pixel format
+    allows (no swscale pass, no yuv->gray frame), else falls back to one reused swscale context."""
+
+    def __init__(self, out_h: int, sar: float) -> None:
+        self.out_h = out_h
+        self.sar = sar
+        self.reformatter = VideoReformatter()
+        self.key: tuple | None = None
+        self.size = (0, 0)
+
+    def __call__(self, frame: av.VideoFrame, rotation: int) -> np.ndarray:
+        key = (frame.width, frame.height, rotation)
+        if key != self.key:  # sizes are worked out once per stream (or per mid-stream size change)
+            self.key = key
+            self.size = _out_size(frame, self.out_h, self.sar, rotation)
+        rw, rh = self.size
+        y = _luma_plane(frame)
+        if y is None or rw > frame.width or rh > frame.height:
+            small = self.reformatter.reformat(frame, rw, rh, format="gray", interpolation="AREA").to_ndarray()
+            return _finish(small, rotation)
+        small = np.empty((rh, rw), dtype=np.uint8)  # owns its memory: nothing pins the frame's buffer
+        shrink_luma(y, frame.width, small, _luma_is_limited(frame))
+        return np.ascontiguousarray(np.rot90(small, k=rotation // 90)) if rotation else small
+
+
+def iter_video_frames(
+    path: str | Path,
+    height: int = 64,
+    *,
+    face_height: int = 0,
+    face_every_s: float = 0.5,
+    fast: bool = True,
+) -> Iterator[AnalysisFrame]:
+    """Stream every decodable frame as an AnalysisFrame; memory stays one frame whatever the length.
+
+    ``face_height`` > 0 adds a larger grey picture every ``face_every_s`` seconds (for face detection).
+    ``fast`` lets the decoder skip its in-loop deblocking filter: the picture is a little blockier but
+    shrunk to 64 px that is invisible, and H.264/HEVC decode ~20-30 % faster. The small pictures are
+    area averages of the decoder's own Y plane (kernels.shrink; ~2x cheaper than swscale's AREA pass,
+    same values within a grey level). Times come from PTS (variable frame rate safe); frames whose time
+    does not advance are dropped.
+    """
+    with av.open(str(path)) as container:
+        stream = pick_video_stream(container)
+        if stream is None:
+            return
+        # Frame + slice threading: the decoder is most of the cost of analysis. One thread per core
+        # (FFmpeg's automatic count is cores + 1: on 2 cores the third thread only adds overhead).
+        stream.thread_type = "AUTO"
+        with contextlib.suppress(Exception):
+            stream.codec_context.thread_count = _cores()
+        if fast:
+            with contextlib.suppress(Exception):
+                stream.codec_context.options = {"skip_loop_filter": "all"}
+        tb = float(stream.time_base)  # a float: Fraction arithmetic per frame costs more than the kernels
+        start = stream_start_s(stream)
+        fps = stream_fps(stream) or 25.0
+        sar = stream_sar(stream)
+        # One shrinker per output size: sizes are worked out once, and the swscale fallback (formats
+        # without an 8-bit luma plane) keeps one scaler context instead of building one per frame.
+        small_fmt, face_fmt = _Shrinker(height, sar), _Shrinker(max(face_height, 1), sar)
+        rotation: int | None = None
+        last_t: float | None = None
+        next_face = 0.0
+        for packet in _demux_safely(container, stream):
+            for frame in _decode_safely(packet):
+                if rotation is None:
+                    rotation = frame_rotation(frame)
+                # No timestamp at all: assume the nominal rate after the previous frame.
+                guess = 0.0 if last_t is None else last_t + 1.0 / fps
+                t = guess if frame.pts is None else frame.pts * tb - start
+                if last_t is not None and t <= last_t:
+                    continue  # duplicate or out-of-order timestamp: keep the time line strictly increasing
+                last_t = t
+                grey = small_fmt(frame, rotation)
+                face = None
+                if face_height > 0 and t >= next_face:
+                    face = face_fmt(frame, rotation)
+                    next_face = t + face_every_s
+                yield AnalysisFrame(t, grey, face)
+
+
+def iter_analysis_frames(path: str | Path, height: int = 64) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t_s, grey)`` for every decodable video frame, grey being uint8 of shape (height, w).
+
+    ``t_s`` is relative to the video stream's start. Corrupt frames are skipped and a truncated
+    file yields whatever decodes.
+    """
+    for f in iter_video_frames(path, height, fast=False):
+        yield f.t_s, f.grey
+
+
+def _media_origin_s(container: av.container.InputContainer) -> float:
+    video = pick_video_stream(container)
+    if video is not None:
+        return stream_start_s(video)
+    return stream_start_s(container.streams.audio[0]) if container.streams.audio else 0.0
+
+
+def _iter_audio(
+    path: str | Path, sample_rate: int, seek_s: float | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            return
+        stream = container.streams.audio[0]
+        origin = _media_origin_s(container)
+        if seek_s is not None and seek_s > 0:
+            target = int((seek_s + origin) / stream.time_base)
+            # If seeking fails, decode from the start instead; the caller trims by time.
+            with contextlib.suppress(*_DAMAGED):
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        clock: float | None = None  # media time of the next sample we emit
+
+        def emit(frames: list) -> Iterator[tuple[float, np.ndarray]]:
+            nonlocal clock
+            for out in frames:
+                samples = out.to_ndarray().reshape(-1).astype(np.float32, copy=True)
+                if samples.size == 0:
+                    continue
+                t_pts = None if out.pts is None else float(out.pts * out.time_base) - origin
+                # The resampler's PTS jitters by a sample or so; trust the running count unless the
+                # source really skipped ahead.
+                if clock is None or (t_pts is not None and t_pts > clock + _AUDIO_GAP_S):
+                    clock = t_pts if t_pts is not None else 0.0
+                yield clock, samples
+                clock += samples.size / sample_rate
+
+        for packet in _demux_safely(container, stream):
+            for frame in _decode_safely(packet):
+                try:
+                    outs = resampler.resample(frame)
+                except _DAMAGED:
+                    continue
+                yield from emit(outs)
+        with contextlib.suppress(*_DAMAGED):
+            yield from emit(resampler.resample(None))
+
+
+def iter_audio_blocks(path: str | Path, sample_rate: int = 16000) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(t_s, samples)``: mono float32 blocks at ``sample_rate``, ``t_s`` in media time.
+
+    Yields nothing when the file has no audio stream.
+    """
+    yield from _iter_audio(path, sample_rate)
+
+
+def read_audio_mono(
+    path: str | Path, sample_rate: int = 16000, start_s: float = 0.0, end_s: float | None = None
+) -> np.ndarray:
+    """Mono float32 samples covering [start_s, end_s) of media time (empty when there is no audio)."""
+    parts: list[np.ndarray] = []
+    first = int(round(start_s * sample_rate))
+    last = None if end_s is None else int(round(end_s * sample_rate))
+    for t, block in _iter_audio(path, sample_rate, seek_s=start_s):
+        b0 = int(round(t * sample_rate))
+        b1 = b0 + block.size
+        if last is not None and b0 >= last:
+            break
+        lo = max(first, b0) - b0
+        hi = block.size if last is None else min(last, b1) - b0
+        if hi > lo:
+            parts.append(block[lo:hi])
+    if not parts:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(parts)

@@ -1,0 +1,61 @@
+"""Inputs given as http(s) URLs: allowed only by settings, never to loopback, private or link-local hosts."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from streamapp.errors import InputError, TransientError
+
+
+def is_url(path: str) -> bool:
+    return path.lower().startswith(("http://", "https://"))
+
+
+def refuse_private_host(url: str) -> None:
+    """Raise unless every address the URL's host resolves to is public (no SSRF into the cluster)."""
+    host = urllib.parse.urlsplit(url).hostname
+    if not host:
+        raise InputError(f"not a valid URL: {url}", code="input_url_invalid")
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        raise InputError(f"cannot resolve host {host}", code="input_url_invalid") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise InputError(f"{host} resolves to a non-public address ({address})", code="input_url_refused")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req: object, fp: object, code: int, msg: str, headers: object,
+                         newurl: str) -> None:  # a redirect could point inside the cluster
+        raise InputError(f"the URL redirects (HTTP {code}); give the final address", code="input_url_refused")
+
+
+def download(url: str, dest: Path, max_bytes: int) -> Path:
+    """Fetch ``url`` to ``dest`` atomically, refusing private hosts, redirects and oversized bodies."""
+    refuse_private_host(url)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.part")
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))  # no env proxies
+    try:
+        with opener.open(url, timeout=30) as response, open(tmp, "wb") as out:  # noqa: S310 - checked above
+            total = 0
+            while chunk := response.read(1 << 20):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise InputError(f"download exceeds {max_bytes} bytes", code="input_too_large")
+                out.write(chunk)
+    except InputError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise TransientError(f"download failed: {exc}", code="download_failed") from None
+    os.replace(tmp, dest)
+    return dest

@@ -1,0 +1,42 @@
+"""Prometheus metrics (conventional names, base units), served at /metrics on the worker's web port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+STAGE_DURATION = Histogram(
+    "streamapp_stage_duration_seconds",
+    "Wall time of one stage of one job",
+    ["stage"],
+    buckets=(0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+    registry=REGISTRY,
+)
+EVENTS = Counter("streamapp_events_total", "Events read and written", ["topic", "direction"], registry=REGISTRY)
+FAILURES = Counter("streamapp_job_failures_total", "Failed jobs by error code", ["code"], registry=REGISTRY)
+JOBS_FINISHED = Counter("streamapp_jobs_finished_total", "Jobs that ended, done or failed", registry=REGISTRY)
+JOBS = Gauge("streamapp_jobs", "Jobs known to this worker's table, by state", ["state"], registry=REGISTRY)
+DEAD_LETTERS = Counter("streamapp_dead_letters_total", "Events sent to the dead-letter topic", ["topic"],
+                       registry=REGISTRY)
+CACHE = Counter("streamapp_cache_requests_total", "Result-cache lookups", ["result"], registry=REGISTRY)
+CACHE_UP = Gauge("streamapp_cache_up", "1 when Redis answers, 0 when the pipeline runs uncached",
+                 registry=REGISTRY)
+POOL_WORKERS = Gauge("streamapp_pool_workers", "Process-pool size", ["stage"], registry=REGISTRY)
+POOL_BUSY = Gauge("streamapp_pool_busy", "Pool tasks running", ["stage"], registry=REGISTRY)
+FRAMES_PER_SECOND = Gauge("streamapp_frames_per_second", "Frames per second of the last job", ["stage"],
+                          registry=REGISTRY)
+CONSUMER_LAG = Gauge("streamapp_consumer_lag", "Messages not yet consumed", ["topic", "partition"],
+                     registry=REGISTRY)
+
+
+POOL_DECISIONS = Counter("streamapp_pool_decisions_total", "Optimizer decisions, by rule", ["rule"],
+                         registry=REGISTRY)
+ALERTS = Counter("streamapp_alerts_total", "Alert transitions, by rule and state", ["name", "state"],
+                 registry=REGISTRY)
+CPU_PERCENT = Gauge("streamapp_cpu_percent", "Machine CPU use", registry=REGISTRY)
+MEMORY_PERCENT = Gauge("streamapp_memory_percent", "Machine memory use", registry=REGISTRY)
+
+
+def render() -> bytes:
+    return generate_latest(REGISTRY)

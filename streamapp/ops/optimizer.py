@@ -1,0 +1,197 @@
+"""Pool-size optimizer: pure rules from metrics samples to resize decisions (no I/O, no clock of its own).
+
+Rules, checked in this order on every sample:
+
+1. ``bounds``           the pool is outside [min_size, max_size]: clamp at once (no hysteresis, no cooldown).
+2. ``memory_pressure``  memory is tight (mem_percent > mem_high_percent or available < mem_min_available_bytes)
+                        for ``hysteresis`` consecutive samples: shrink by ``step``.
+3. ``backlog_growing``  the total backlog (lag) grew on each of ``hysteresis`` consecutive samples while CPU
+                        had headroom (< cpu_headroom_percent) and memory was fine: grow by ``step``.
+4. ``idle``             no lag and no busy pool slot for ``idle_for_s`` seconds (and ``hysteresis`` samples):
+                        shrink by ``step``.
+
+Rules 2-4 wait ``cooldown_s`` after the previous decision, and every decision resets the streaks, so
+the pool changes at most one step per cooldown and only on sustained conditions. The caller applies a
+decision (resizes the pool) and reports the new size in the next sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class MetricsSample:
+    at: float                                   # seconds (time.time() or monotonic; only differences matter)
+    stage_lag: dict[str, int]                   # messages waiting, per stage
+    stage_busy: dict[str, int]                  # pool tasks running, per stage
+    pool_size: int
+    cpu_percent: float
+    mem_percent: float
+    mem_available_bytes: int
+    throughput_jobs_per_min: float = 0.0
+
+    @property
+    def total_lag(self) -> int:
+        return sum(max(0, v) for v in self.stage_lag.values())
+
+    @property
+    def total_busy(self) -> int:
+        return sum(max(0, v) for v in self.stage_busy.values())
+
+
+@dataclass(frozen=True)
+class Bounds:
+    min_size: int
+    max_size: int
+
+    def __post_init__(self) -> None:
+        if self.min_size < 1 or self.max_size < self.min_size:
+            raise ValueError(f"bounds need 1 <= min_size <= max_size, got {self.min_size}..{self.max_size}")
+
+    def clamp(self, size: int) -> int:
+        return max(self.min_size, min(self.max_size, size))
+
+
+@dataclass(frozen=True)
+class Decision:
+    at: float
+    pool_size_from: int
+    pool_size_to: int
+    reason: str
+    rule: str
+
+    @property
+    def delta(self) -> int:
+        return self.pool_size_to - self.pool_size_from
+
+
+@dataclass
+class _Streaks:
+    memory: int = 0
+    backlog: int = 0
+    idle: int = 0
+    idle_since: float | None = None
+    history: list[MetricsSample] = field(default_factory=list)
+
+
+class Optimizer:
+    """Feed it one ``MetricsSample`` at a time; it answers a ``Decision`` when the pool should change."""
+
+    def __init__(
+        self,
+        bounds: Bounds,
+        *,
+        cooldown_s: float = 60.0,
+        hysteresis: int = 3,
+        step: int = 1,
+        cpu_headroom_percent: float = 75.0,
+        mem_high_percent: float = 85.0,
+        mem_min_available_bytes: int = GIB,
+        idle_for_s: float = 300.0,
+    ) -> None:
+        if hysteresis < 1 or step < 1 or cooldown_s < 0 or idle_for_s < 0:
+            raise ValueError("hysteresis and step must be >= 1; cooldown_s and idle_for_s >= 0")
+        self.bounds = bounds
+        self.cooldown_s = cooldown_s
+        self.hysteresis = hysteresis
+        self.step = step
+        self.cpu_headroom_percent = cpu_headroom_percent
+        self.mem_high_percent = mem_high_percent
+        self.mem_min_available_bytes = mem_min_available_bytes
+        self.idle_for_s = idle_for_s
+        self.last_decision: Decision | None = None
+        self._streaks = _Streaks()
+        self._previous: MetricsSample | None = None
+
+    def memory_tight(self, sample: MetricsSample) -> bool:
+        return sample.mem_percent > self.mem_high_percent or sample.mem_available_bytes < self.mem_min_available_bytes
+
+    def in_cooldown(self, now: float) -> bool:
+        return self.last_decision is not None and now - self.last_decision.at < self.cooldown_s
+
+    def observe(self, sample: MetricsSample) -> Decision | None:
+        previous, self._previous = self._previous, sample
+        self._update_streaks(sample, previous)
+        size = sample.pool_size
+
+        clamped = self.bounds.clamp(size)
+        if clamped != size:
+            side = "below the minimum" if size < clamped else "above the maximum"
+            limit = self.bounds.min_size if size < clamped else self.bounds.max_size
+            return self._decide(sample, clamped, "bounds", f"pool size {size} is {side} {limit}")
+
+        if self.in_cooldown(sample.at):
+            return None
+
+        n = self.hysteresis
+        if self._streaks.memory >= n and size > self.bounds.min_size:
+            available_gib = sample.mem_available_bytes / GIB
+            return self._decide(
+                sample, self.bounds.clamp(size - self.step), "memory_pressure",
+                f"memory is tight for {n} samples (used {sample.mem_percent:.0f}%, {available_gib:.1f} GiB "
+                f"available; limits {self.mem_high_percent:.0f}% / "
+                f"{self.mem_min_available_bytes / GIB:.1f} GiB): shrinking",
+            )
+
+        if self._streaks.backlog >= n and size < self.bounds.max_size:
+            first = self._streaks.history[0].total_lag if self._streaks.history else 0
+            return self._decide(
+                sample, self.bounds.clamp(size + self.step), "backlog_growing",
+                f"backlog grew or waited on a busy pool for {n} samples ({first} -> {sample.total_lag} waiting; "
+                f"{_per_stage(sample.stage_lag)}) with CPU at {sample.cpu_percent:.0f}% "
+                f"(< {self.cpu_headroom_percent:.0f}%) and memory fine: growing",
+            )
+
+        idle_since = self._streaks.idle_since
+        if (self._streaks.idle >= n and idle_since is not None and sample.at - idle_since >= self.idle_for_s
+                and size > self.bounds.min_size):
+            return self._decide(
+                sample, self.bounds.clamp(size - self.step), "idle",
+                f"no backlog and no busy worker for {sample.at - idle_since:.0f} s "
+                f"(>= {self.idle_for_s:.0f} s): shrinking",
+            )
+        return None
+
+    def _update_streaks(self, sample: MetricsSample, previous: MetricsSample | None) -> None:
+        streaks = self._streaks
+        streaks.memory = streaks.memory + 1 if self.memory_tight(sample) else 0
+
+        # A backlog that grows, or one that waits while every pool process is busy, wants more workers,
+        # provided the CPU has headroom to run them.
+        saturated = sample.total_lag > 0 and sample.total_busy >= sample.pool_size
+        headroom = self.cpu_headroom_percent >= 100.0 or sample.cpu_percent < self.cpu_headroom_percent
+        growing = (
+            previous is not None
+            and (sample.total_lag > previous.total_lag or saturated)
+            and headroom
+            and not self.memory_tight(sample)
+        )
+        if growing:
+            if streaks.backlog == 0 and previous is not None:
+                streaks.history = [previous]
+            streaks.backlog += 1
+        else:
+            streaks.backlog = 0
+            streaks.history = []
+
+        if sample.total_lag == 0 and sample.total_busy == 0:
+            streaks.idle += 1
+            if streaks.idle_since is None:
+                streaks.idle_since = sample.at
+        else:
+            streaks.idle = 0
+            streaks.idle_since = None
+
+    def _decide(self, sample: MetricsSample, to: int, rule: str, reason: str) -> Decision:
+        decision = Decision(at=sample.at, pool_size_from=sample.pool_size, pool_size_to=to, reason=reason, rule=rule)
+        self.last_decision = decision
+        # conditions must build up again under the new size
+        self._streaks = _Streaks()
+        return decision
+
+
+def _per_stage(values: dict[str, int]) -> str:
+    return ", ".join(f"{stage} {count}" for stage, count in sorted(values.items())) or "no stages"

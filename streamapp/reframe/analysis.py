@@ -1,0 +1,162 @@
+"""A cheap pre-pass over a clip's range: tiny luma per frame (shot cuts), faces and motion at ~5 fps.
+
+It decodes the range once with threads and touches only the luma plane; detection runs on a
+downscaled copy, so the pass costs a small fraction of the encode that follows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import av
+import cv2
+import numpy as np
+
+from streamapp.kernels.frame_diff import detect_cuts
+from streamapp.media.probe import pick_video_stream, stream_start_s
+from streamapp.reframe.path import Sample
+from streamapp.vision.faces import Face, detect_faces
+
+_EPS = 1e-6
+_TINY_H = 64  # cut detection works on 64-px-high luma, as the extract stage does (its thresholds)
+_DAMAGED = (av.error.InvalidDataError, av.error.FFmpegError, EOFError)
+_PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
+
+
+@dataclass
+class ClipAnalysis:
+    """Samples and cuts in clip time (0 = the clip's first frame); boxes in source pixels."""
+
+    src_w: int
+    src_h: int
+    samples: list[Sample] = field(default_factory=list)
+    cuts_s: list[float] = field(default_factory=list)
+    sharpness: list[float] = field(default_factory=list)  # per sample: variance of the Laplacian
+
+    def best_thumbnail_t(self, duration_s: float) -> float:
+        """A sharp sample with a face, away from the clip's edges; the middle if nothing was sampled."""
+        best_t, best = duration_s / 2, -math.inf
+        for s, sharp in zip(self.samples, self.sharpness, strict=False):
+            if not 0.1 * duration_s <= s.t <= 0.9 * duration_s:
+                continue
+            score = math.log1p(sharp) + (2.0 if s.faces else 0.0) - abs(s.t / duration_s - 0.5)
+            if score > best:
+                best_t, best = s.t, score
+        return best_t
+
+
+def luma_view(frame: av.VideoFrame) -> np.ndarray:
+    """The frame's 8-bit luma as a numpy view when possible (no conversion), else a converted copy."""
+    if frame.format.name in _PLANAR_8BIT:
+        plane = frame.planes[0]
+        return np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return frame.to_ndarray(format="gray")
+
+
+def _shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """INTER_AREA downscale to ``size`` (w, h), halving first while it can: OpenCV's exact-2x area path is
+    many times faster than one large non-integer area step, and averages the same pixels."""
+    while img.shape[1] >= 2 * size[0] + 2 and img.shape[0] >= 2 * size[1] + 2:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (img.shape[1], img.shape[0]) == size:
+        return img.copy()  # always a new array: the decoder reuses the frame's buffer
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def _scaled_faces(small: np.ndarray, scale: float) -> tuple[Face, ...]:
+    return tuple(Face(f.x * scale, f.y * scale, f.w * scale, f.h * scale, f.score) for f in detect_faces(small))
+
+
+def _motion_centre(prev: np.ndarray, cur: np.ndarray, scale: float) -> tuple[float, float] | None:
+    """Centroid of the pixels that changed, in source pixels; None when (almost) nothing moved."""
+    diff = cv2.absdiff(prev, cur)
+    _, mask = cv2.threshold(diff, 18, 1, cv2.THRESH_BINARY)
+    m = cv2.moments(mask, binaryImage=True)
+    if m["m00"] < 0.005 * mask.size:  # a ticking timecode or a logo is not a subject
+        return None
+    return m["m10"] / m["m00"] * scale, m["m01"] / m["m00"] * scale
+
+
+def analyze_clip(
+    source: str,
+    start_s: float,
+    end_s: float,
+    *,
+    sample_fps: float = 5.0,
+    detect_height: int = 360,
+    faces: bool = True,
+    cuts: bool = True,
+) -> ClipAnalysis:
+    """Sample [start_s, end_s) of ``source`` (media time): faces and motion at ``sample_fps``, cuts per frame."""
+    # Face detection (OpenCV releases the GIL) runs on a worker thread, overlapping the decode.
+    with av.open(source) as src, ThreadPoolExecutor(max_workers=1) as pool:
+        vin = pick_video_stream(src)
+        if vin is None:
+            return ClipAnalysis(0, 0)
+        vin.thread_type = "AUTO"
+        if not cuts:
+            # Cuts come from the analysis: only ~5 samples a second are needed, so the decoder may skip
+            # the frames nothing refers to (B-frames) and its deblocking filter, which halves its work.
+            with contextlib.suppress(Exception):
+                vin.codec_context.skip_frame = "NONREF"
+                vin.codec_context.options = {"skip_loop_filter": "all"}
+        origin = stream_start_s(vin)
+        with contextlib.suppress(*_DAMAGED):
+            src.seek(int((start_s + origin) / vin.time_base), stream=vin, backward=True, any_frame=False)
+        result: ClipAnalysis | None = None
+        times: list[float] = []
+        diffs: list[float] = []
+        prev_tiny: np.ndarray | None = None
+        prev_small: np.ndarray | None = None
+        next_sample = 0.0
+        scale = 1.0
+        tiny_size = (1, 1)
+        pending: list[tuple[float, Future | None, tuple[float, float] | None]] = []
+        for packet in src.demux(vin):
+            try:
+                frames = packet.decode()
+            except _DAMAGED:
+                continue
+            done = False
+            for frame in frames:
+                if frame.pts is None:
+                    continue
+                t = float(frame.pts * frame.time_base) - origin
+                if t < start_s - _EPS:
+                    continue
+                if t >= end_s - _EPS:
+                    done = True
+                    break
+                y = luma_view(frame)
+                if result is None:
+                    result = ClipAnalysis(y.shape[1], y.shape[0])
+                    scale = max(1.0, y.shape[0] / detect_height)
+                    tiny_size = (max(8, round(_TINY_H * y.shape[1] / y.shape[0])), _TINY_H)
+                tc = t - start_s
+                if cuts:
+                    tiny = _shrink(y, tiny_size)
+                    times.append(tc)
+                    diffs.append(0.0 if prev_tiny is None else float(cv2.absdiff(tiny, prev_tiny).mean()))
+                    prev_tiny = tiny
+                if tc + _EPS < next_sample:
+                    continue
+                next_sample = tc + 1.0 / sample_fps
+                size = (max(16, int(round(y.shape[1] / scale))), max(16, int(round(y.shape[0] / scale))))
+                small = _shrink(y, size)  # a new array: the face worker reads it after the frame is gone
+                found = pool.submit(_scaled_faces, small, scale) if faces else None
+                motion = None if prev_small is None else _motion_centre(prev_small, small, scale)
+                prev_small = small
+                pending.append((tc, found, motion))
+                result.sharpness.append(float(cv2.Laplacian(small, cv2.CV_32F).var()))
+            if done:
+                break
+        if result is not None:
+            result.samples = [Sample(tc, f.result() if f is not None else (), m) for tc, f, m in pending]
+    if result is None:
+        return ClipAnalysis(0, 0)
+    if cuts and len(times) > 2:
+        result.cuts_s = [c for c in detect_cuts(np.array(times), np.array(diffs, dtype=np.float32)) if c > 0]
+    return result

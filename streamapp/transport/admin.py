@@ -1,0 +1,41 @@
+"""Declare topics up front, on Tansu and on Apache Kafka alike."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from streamapp.errors import TransientError
+from streamapp.transport.topics import TopicSpec
+
+
+async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0,
+                        replication: int = 1) -> list[str]:
+    """Create the topics that do not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await admin.start()
+            break
+        except KafkaConnectionError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise TransientError(f"broker {bootstrap} does not answer", code="broker_unavailable") from None
+            await asyncio.sleep(0.5)
+    try:
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, replication,
+                              topic_configs={"cleanup.policy": "compact"} if spec.compact else {})
+                     for spec in missing],
+                    timeout_ms=int(timeout_s * 1000),
+                )
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()

@@ -1,0 +1,65 @@
+"""Job records folded from job-status events: pure functions."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from streamapp.app.jobs import RANK, backoff_s, fold, runnable, schedule_key
+from streamapp.events import status_event
+
+REQUEST = {"path": "/v.mp4", "options": {}, "priority": "normal", "out_dir": "/out"}
+
+
+def event(state: str, stage: str = "extract", **extra):
+    return status_event("job1", state, stage, **extra)
+
+
+def test_fold_builds_a_record_and_keeps_the_request() -> None:
+    record = fold(None, event("queued", "submit", request=REQUEST, priority="normal"), partition=2)
+    assert record["state"] == "queued" and record["request"] == REQUEST and record["partition"] == 2
+    record = fold(record, event("extracting", progress=0.5))
+    assert record["state"] == "extracting" and record["progress"] == 0.5 and record["request"] == REQUEST
+
+
+def test_fold_never_moves_backwards_nor_leaves_an_end() -> None:
+    record = fold(None, event("queued", "submit", request=REQUEST))
+    record = fold(record, event("scoring", "score"))
+    assert fold(record, event("extracting")) is None  # a late progress event of an earlier stage
+    done = fold(record, event("done", "export", progress=1.0))
+    assert done["state"] == "done"
+    assert fold(done, event("exporting", "export")) is None
+    assert fold(done, event("failed", "export", error={"code": "x", "message": "y"})) is None
+
+
+def test_retry_at_lasts_until_the_state_changes() -> None:
+    record = fold(None, event("queued", "submit", request=REQUEST))
+    record = fold(record, event("queued", "extract", attempts=1, retry_at=2000.0))
+    assert record["retry_at"] == 2000.0 and record["attempts"] == 1
+    assert not runnable(record, now=1999.0) and runnable(record, now=2000.0)
+    record = fold(record, event("extracting"))
+    assert "retry_at" not in record and record["attempts"] == 1
+
+
+def test_schedule_key_orders_priority_then_progress_then_age() -> None:
+    jobs = [
+        {"job_id": "old-low", "state": "queued", "priority": "low", "created_at": 1},
+        {"job_id": "new-high", "state": "queued", "priority": "high", "created_at": 9},
+        {"job_id": "normal-exporting", "state": "exporting", "priority": "normal", "created_at": 5},
+        {"job_id": "normal-queued", "state": "queued", "priority": "normal", "created_at": 2},
+    ]
+    assert [j["job_id"] for j in sorted(jobs, key=schedule_key)] == [
+        "new-high", "normal-exporting", "normal-queued", "old-low"]
+
+
+@given(st.integers(min_value=1, max_value=30), st.floats(min_value=0.01, max_value=10),
+       st.floats(min_value=0.01, max_value=600), st.integers(min_value=0, max_value=2**32 - 1))
+def test_backoff_is_bounded_and_grows(attempt: int, base: float, cap: float, seed: int) -> None:
+    delay = backoff_s(attempt, base, cap, random.Random(seed))
+    assert 0.0 <= delay <= min(cap, base * 2 ** (attempt - 1)) + 1e-9
+
+
+def test_ranks_are_ordered() -> None:
+    assert RANK["queued"] < RANK["extracting"] < RANK["scoring"] < RANK["exporting"] < RANK["done"]

@@ -1,0 +1,66 @@
+"""The process pool: runs work in child processes, grows without losing its warm processes, shrinks,
+and turns a dead child into a transient error."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import psutil
+import pytest
+
+from streamapp.app.pool import WorkPool
+from streamapp.errors import TransientError
+
+
+def pids_in_parallel(pool: WorkPool, count: int) -> set[int]:
+    async def main() -> list[int]:
+        return await asyncio.gather(*(pool.run(_pid_after, 0.3) for _ in range(count)))
+
+    return set(asyncio.run(main()))
+
+
+def pool_processes() -> set[int]:
+    return {child.pid for child in psutil.Process().children()
+            if "spawn_main" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE}
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_grows_keeping_its_processes_and_shrinks() -> None:
+    pool = WorkPool(1)
+    try:
+        first = pids_in_parallel(pool, 2)
+        assert len(first) == 1 and os.getpid() not in first
+        pool.resize(3)
+        assert pool.size == 3 and first <= pool_processes()  # grown in place: the warm one is kept
+        assert len(pool_processes()) == 3  # and the new ones started at once
+        assert pids_in_parallel(pool, 6) <= pool_processes()
+        pool.resize(1)
+        assert pool.size == 1 and len(pids_in_parallel(pool, 3)) == 1
+    finally:
+        pool.shutdown()
+
+
+def test_a_killed_child_is_a_transient_error_and_the_pool_recovers() -> None:
+    pool = WorkPool(1)
+    try:
+        (child,) = pids_in_parallel(pool, 1)
+
+        async def killed() -> None:
+            task = asyncio.ensure_future(pool.run(_pid_after, 5.0))
+            await asyncio.sleep(0.5)
+            os.kill(child, signal.SIGKILL)
+            await task
+
+        with pytest.raises(TransientError) as error:
+            asyncio.run(killed())
+        assert error.value.code == "worker_process_died"
+        assert len(pids_in_parallel(pool, 1)) == 1  # a fresh executor took over
+    finally:
+        pool.shutdown()

@@ -1,0 +1,131 @@
+"""Optimizer rules, bounds, hysteresis and cooldown on hand-made sample sequences."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamapp.ops.optimizer import GIB, Bounds, Decision, MetricsSample, Optimizer
+
+
+def sample(at: float, lag: int = 0, busy: int = 0, size: int = 4, cpu: float = 40.0, mem: float = 50.0,
+           avail: int = 8 * GIB) -> MetricsSample:
+    return MetricsSample(at=at, stage_lag={"extract": lag, "score": 0, "export": 0},
+                         stage_busy={"extract": busy, "score": 0, "export": 0}, pool_size=size, cpu_percent=cpu,
+                         mem_percent=mem, mem_available_bytes=avail, throughput_jobs_per_min=1.0)
+
+
+def feed(opt: Optimizer, samples: list[MetricsSample]) -> list[Decision]:
+    return [d for s in samples if (d := opt.observe(s)) is not None]
+
+
+def test_grows_when_backlog_grows_with_cpu_headroom() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=3)
+    decisions = feed(opt, [sample(t * 10, lag=5 + t * 5, busy=4) for t in range(4)])
+    assert len(decisions) == 1
+    d = decisions[0]
+    assert (d.rule, d.pool_size_from, d.pool_size_to, d.at) == ("backlog_growing", 4, 5, 30)
+    assert "for 3 samples (5 -> 20 waiting" in d.reason and "CPU at 40%" in d.reason
+
+
+def test_grows_when_a_steady_backlog_waits_on_a_saturated_pool() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
+    decisions = feed(opt, [sample(t * 10, lag=6, busy=2, size=2) for t in range(3)])
+    assert [(d.rule, d.pool_size_to) for d in decisions] == [("backlog_growing", 3)]
+    # the same steady backlog with idle pool processes is not a reason to grow
+    calm = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
+    assert feed(calm, [sample(t * 10, lag=6, busy=1, size=2) for t in range(5)]) == []
+
+
+def test_hysteresis_needs_consecutive_growth() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=3)
+    # grows twice, dips, grows twice: never three in a row
+    lags = [10, 20, 30, 25, 30, 40]
+    assert feed(opt, [sample(i * 10, lag=lag) for i, lag in enumerate(lags)]) == []
+    assert opt.observe(sample(60, lag=50)) is not None  # the third growth in a row
+
+
+def test_no_growth_without_cpu_headroom_or_with_tight_memory() -> None:
+    busy_cpu = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2)
+    assert feed(busy_cpu, [sample(i, lag=10 * (i + 1), cpu=80.0) for i in range(6)]) == []
+    low_mem = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2)
+    decisions = feed(low_mem, [sample(i, lag=10 * (i + 1), mem=90.0) for i in range(3)])
+    assert [d.rule for d in decisions] == ["memory_pressure"]
+
+
+def test_steady_backlog_does_not_grow() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2)
+    assert feed(opt, [sample(i, lag=50) for i in range(10)]) == []
+
+
+@pytest.mark.parametrize(("mem", "avail", "why"), [(90.0, 8 * GIB, "used 90%"), (60.0, GIB // 2, "0.5 GiB available")])
+def test_shrinks_under_memory_pressure(mem: float, avail: int, why: str) -> None:
+    opt = Optimizer(Bounds(2, 8), cooldown_s=30, hysteresis=2)
+    decisions = feed(opt, [sample(i * 10, lag=100, busy=4, mem=mem, avail=avail) for i in range(2)])
+    assert [(d.rule, d.pool_size_to) for d in decisions] == [("memory_pressure", 3)]
+    assert why in decisions[0].reason and "shrinking" in decisions[0].reason
+
+
+def test_memory_pressure_stops_at_the_minimum() -> None:
+    opt = Optimizer(Bounds(2, 8), cooldown_s=0, hysteresis=1)
+    assert opt.observe(sample(0, size=2, mem=95.0)) is None
+
+
+def test_shrinks_when_idle_for_a_while() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=3, idle_for_s=300)
+    assert feed(opt, [sample(t) for t in range(0, 300, 30)]) == []  # idle, but not yet for 300 s
+    d = opt.observe(sample(300))
+    assert d is not None and (d.rule, d.pool_size_to) == ("idle", 3)
+    assert "for 300 s" in d.reason
+
+
+def test_work_interrupts_idleness() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=1, idle_for_s=100)
+    samples = [sample(0), sample(60), sample(90, busy=1), sample(120), sample(200)]
+    assert feed(opt, samples) == []  # idle since 120 only
+    assert opt.observe(sample(220)) is not None
+
+
+def test_bounds_are_enforced_at_once() -> None:
+    opt = Optimizer(Bounds(2, 6), cooldown_s=1000, hysteresis=5)
+    high = opt.observe(sample(0, size=9))
+    assert high is not None and (high.rule, high.pool_size_to) == ("bounds", 6)
+    assert "above the maximum 6" in high.reason
+    low = opt.observe(sample(1, size=1))  # even inside the cooldown
+    assert low is not None and (low.rule, low.pool_size_to) == ("bounds", 2)
+
+
+def test_never_grows_past_the_maximum() -> None:
+    opt = Optimizer(Bounds(1, 4), cooldown_s=0, hysteresis=1)
+    assert feed(opt, [sample(i, lag=10 * (i + 1), size=4) for i in range(5)]) == []
+
+
+def test_cooldown_spaces_decisions() -> None:
+    opt = Optimizer(Bounds(1, 16), cooldown_s=60, hysteresis=1)
+    size = 4
+    decisions = []
+    for i in range(20):
+        d = opt.observe(sample(i * 10, lag=10 * (i + 1), size=size))
+        if d:
+            decisions.append(d)
+            size = d.pool_size_to
+    assert [d.at for d in decisions] == [10, 70, 130, 190]  # first growth needs a previous sample
+    assert [d.pool_size_to for d in decisions] == [5, 6, 7, 8]
+    assert opt.in_cooldown(200) and not opt.in_cooldown(250)
+
+
+def test_every_decision_explains_itself() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=1, idle_for_s=0)
+    for s in [sample(0, size=12), sample(1, mem=99), sample(2), sample(3, lag=5), sample(4, lag=9)]:
+        d = opt.observe(s)
+        if d is not None:
+            assert d.rule in {"bounds", "memory_pressure", "backlog_growing", "idle"}
+            assert d.reason and d.pool_size_from == s.pool_size and d.pool_size_to != d.pool_size_from
+
+
+def test_invalid_configuration() -> None:
+    with pytest.raises(ValueError):
+        Bounds(0, 4)
+    with pytest.raises(ValueError):
+        Bounds(5, 4)
+    with pytest.raises(ValueError):
+        Optimizer(Bounds(1, 4), hysteresis=0)

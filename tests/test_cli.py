@@ -1,0 +1,86 @@
+"""End to end: `streamapp process` on a generated video, through the embedded broker, a worker and Redis."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import pytest
+
+from streamapp.media.render import output_size
+from tests.videos import make_test_video
+
+pytestmark = pytest.mark.integration
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamapp", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def cli_env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "STREAMAPP_BROKER"}  # the embedded broker, as a user has
+    env.update({"STREAMAPP_REDIS_URL": redis_url, "STREAMAPP_DATA_DIR": str(tmp_path_factory.mktemp("data")),
+                "STREAMAPP_OUTPUT_LONG_SIDE": "480"})
+    return env
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("media") / "talk.mp4"
+    make_test_video(path, duration_s=36.0, cuts_s=(5.0, 12.0, 20.0, 28.0), silences=((10.0, 11.0),),
+                    burst=(14.0, 18.0), seed=3)
+    return path
+
+
+def test_process_writes_clips_and_manifest(cli_env, video, tmp_path) -> None:
+    result = run_cli(["process", str(video), "--out", str(tmp_path), "--max-clips", "3", "--min-duration", "6",
+                      "--max-duration", "12", "--aspect", "1:1", "--json"], cli_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads(result.stdout)
+    job_dir = tmp_path / manifest["job_id"]
+    assert json.loads((job_dir / "manifest.json").read_text()) == manifest
+    assert manifest["source"]["sha256"] and manifest["source"]["width"] == 320
+    assert 1 <= len(manifest["clips"]) <= 3
+    spans = sorted((c["start_s"], c["end_s"]) for c in manifest["clips"])
+    assert all(a_end <= b_start for (_, a_end), (b_start, _) in zip(spans, spans[1:], strict=False))
+    for clip in manifest["clips"]:
+        length = clip["end_s"] - clip["start_s"]
+        assert 6.0 - 0.05 <= length <= 12.0 + 0.05
+        assert clip["width"] == clip["height"] == output_size("1:1", 480)[0]
+        with av.open(str(job_dir / clip["file"])) as container:
+            video_stream, audio_stream = container.streams.video[0], container.streams.audio[0]
+            assert (video_stream.codec_context.width, video_stream.codec_context.height) == (clip["width"],) * 2
+            duration = float(container.duration) / av.time_base
+            assert abs(duration - length) < 0.15
+            assert audio_stream.codec_context.name == "aac"
+            frames = sum(1 for _ in container.decode(video=0))
+            assert abs(frames - length * 25) <= 2
+    # The loud burst at 14-18 s lies in the best clip.
+    best = max(manifest["clips"], key=lambda c: c["score"])
+    assert best["start_s"] <= 16.0 <= best["end_s"]
+
+
+def test_a_failing_file_does_not_stop_the_others(cli_env, video, tmp_path) -> None:
+    bogus = tmp_path / "bogus.mp4"
+    bogus.write_text("this is text, not a video")
+    result = run_cli(["process", str(bogus), str(video), "--out", str(tmp_path / "out"), "--max-clips", "1",
+                      "--min-duration", "5", "--max-duration", "8"], {**cli_env, "COLUMNS": "200"})
+    assert result.returncode == 1
+    assert "bogus.mp4" in result.stderr and "input_not_video" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "talk.mp4" in result.stdout and "done" in result.stdout
+    assert len(list((tmp_path / "out").glob("*/clip-01.mp4"))) == 1
+
+
+def test_usage_errors_exit_2_in_one_line(cli_env, tmp_path) -> None:
+    result = run_cli(["process", "x.mp4", "--min-duration", "30", "--max-duration", "10"], cli_env)
+    assert result.returncode == 2
+    assert "min-duration" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(["submit", "x.mp4"], {**cli_env, "STREAMAPP_BROKER": "nonsense"})
+    assert result.returncode == 2 and "STREAMAPP_BROKER" in result.stderr

@@ -1,0 +1,36 @@
+"""`streamapp submit` and `streamapp status` against a running worker on the test broker."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.videos import make_test_video
+
+pytestmark = pytest.mark.integration
+
+
+def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streamapp", *args], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_submit_then_status_until_done(worker, stack_env, tmp_path) -> None:
+    video = tmp_path / "clip.mp4"
+    make_test_video(video, duration_s=10.0, cuts_s=(5.0,), silences=(), burst=(6.0, 8.0), seed=31)
+    result = cli(["submit", str(video), "--out", str(tmp_path), "--max-clips", "1", "--min-duration", "4",
+                  "--max-duration", "6", "--priority", "high"], stack_env)
+    assert result.returncode == 0, result.stderr
+    job_id, path = result.stdout.strip().split("\t")
+    assert path == str(video)
+
+    def state() -> str:
+        return cli(["status", job_id], stack_env).stdout
+
+    assert wait_until(lambda: ": done" in state(), 120, 1.0), state()
+    assert (tmp_path / job_id / "manifest.json").is_file()
+    unknown = cli(["status", "no-such-job"], {**stack_env, "STREAMAPP_WEB_PORT": stack_env["STREAMAPP_WEB_PORT"]})
+    assert unknown.returncode == 1 and "no job no-such-job" in unknown.stderr

@@ -1,0 +1,203 @@
+"""The web page in a real headless Chromium, against create_api over an in-memory JobService.
+
+Needs the ``playwright`` Python package and a Chromium binary (Debian: ``apt-get install chromium``;
+another binary: STREAMAPP_CHROMIUM=/path). It fails, never skips, when either is missing.
+Screenshots go to STREAMAPP_SCREENSHOT_DIR when set, else to the test's tmp folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+import pytest
+from aiohttp import web
+
+from streamapp.api import create_api
+from tests.api.memory_service import MemoryJobService, manifest_for
+from tests.videos import make_test_video
+
+CHROMIUM = os.environ.get("STREAMAPP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+TOKEN = "page-test-token"
+DURATION_S = 60.0
+CLIPS = [(6.0, 21.0, 88.4), (33.5, 50.0, 71.2)]
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # fail with a clear message in the test, not a collection error
+    sync_playwright = None  # type: ignore[assignment]
+
+
+class ServerThread:
+    """create_api served by web.AppRunner on a free loopback port, on an event loop of its own thread."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="api-server", daemon=True)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        self.port = self.runner.addresses[0][1]
+        self._ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.runner.cleanup())
+        self.loop.close()
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        assert self._ready.wait(10), "the API server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _clip_files(folder: Path, source: Path) -> None:
+    for index in range(len(CLIPS)):
+        stem = folder / f"clip-{index + 1:02d}"
+        shutil.copyfile(source, stem.with_suffix(".mp4"))
+        thumb = np.full((320, 180, 3), (60 + 80 * index, 90, 200), np.uint8)
+        cv2.imwrite(str(stem.with_suffix(".jpg")), thumb)
+        stem.with_suffix(".vtt").write_text("WEBVTT\n\n00:00.000 --> 00:03.000\nthe best part starts here\n")
+        stem.with_suffix(".srt").write_text("1\n00:00:00,000 --> 00:00:03,000\nthe best part starts here\n")
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> MemoryJobService:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "keynote.mp4").write_bytes(b"x")
+    svc = MemoryJobService(tmp_path / "data", input_root=inputs)
+    clip = make_test_video(tmp_path / "clip.mp4", duration_s=3.0, size=(180, 320), cuts_s=(1.5,), silences=(),
+                           burst=None)
+    svc.add_job("queued1", "queued", path="/data/inputs/lecture-part-2.mp4")
+    svc.add_job("failed1", "failed", 0.1, path="/data/inputs/broken.mov",
+                error={"code": "input_invalid", "message": "no video stream in broken.mov"})
+    svc.add_job("done1", "done", 1.0, path="/data/inputs/podcast-episode-42.mp4")
+    svc.manifests["done1"] = manifest_for("done1", CLIPS, duration_s=DURATION_S)
+    _clip_files(svc.clip_dir("done1"), Path(clip["path"]))
+    t_s = [i * 0.25 for i in range(int(DURATION_S / 0.25) + 1)]
+    score = [max(0.0, 40 + 30 * math.sin(t / 5.0) + 25 * math.exp(-((t - 14) ** 2) / 20)
+                 + 20 * math.exp(-((t - 42) ** 2) / 30)) for t in t_s]
+    svc.series["done1"] = {"t_s": t_s, "score": score}
+    svc.add_job("run1", "scoring", 0.4, path="/data/inputs/interview.mp4")
+    return svc
+
+
+@pytest.fixture
+def server(service: MemoryJobService) -> Iterator[ServerThread]:
+    with ServerThread(create_api(service, token=TOKEN)) as running:
+        yield running
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    if sync_playwright is None:
+        pytest.fail("the playwright Python package is missing: pip install playwright")
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install -y chromium (or set STREAMAPP_CHROMIUM)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _screenshot(page: Page, tmp_path: Path, name: str) -> Path:
+    folder = Path(os.environ.get("STREAMAPP_SCREENSHOT_DIR", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def test_page_shows_jobs_clips_and_plot(page: Page, server: ServerThread, service: MemoryJobService,
+                                        tmp_path: Path) -> None:
+    errors: list[str] = []
+    failed: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource") else None)
+    page.on("response", lambda r: failed.append(f"{r.request.method} {r.url} {r.status}") if r.status >= 400 else None)
+
+    page.goto(f"{server.url}/#token={TOKEN}")
+    # the token leaves the address bar and stays in the tab's sessionStorage
+    expect(page).to_have_url(f"{server.url}/")
+    assert page.evaluate("sessionStorage.getItem('streamapp-token')") == TOKEN
+
+    # a running job's row with its stage bars; progress follows the service within the poll interval
+    score_bar = page.locator('tr[data-job-id="run1"] [data-stage="score"] [role="progressbar"]')
+    expect(score_bar).to_have_attribute("aria-valuenow", "40")
+    expect(page.locator('tr[data-job-id="run1"] [data-stage="extract"] [role="progressbar"]')).to_have_attribute(
+        "aria-valuenow", "100")
+    service.jobs["run1"]["progress"] = 0.7
+    expect(score_bar).to_have_attribute("aria-valuenow", "70", timeout=5000)
+    expect(page.locator('tr[data-job-id="failed1"]')).to_contain_text("no video stream in broken.mov")
+    expect(page.locator("#jobs-body tr.job")).to_have_count(4)
+
+    # submit by path
+    page.fill("#submit-path", str(tmp_path / "inputs" / "keynote.mp4"))
+    page.select_option("#submit-priority", "high")
+    page.click("#submit-form button[type=submit]")
+    expect(page.locator("#submit-result")).to_contain_text("Queued job")
+    expect(page.locator("#jobs-body tr.job")).to_have_count(5, timeout=5000)
+    assert service.submitted[-1][2] == "high"
+    page.fill("#submit-path", "/etc/passwd")
+    page.click("#submit-form button[type=submit]")
+    expect(page.locator("#submit-result")).to_contain_text("input_forbidden")
+
+    # open the finished job: clips with video, captions track, score and reason; plot with clip spans
+    page.click('tr[data-job-id="done1"]')
+    video = page.locator("#clips article.clip video").first
+    expect(video).to_be_visible()
+    src = urlsplit(video.get_attribute("src") or "")
+    assert src.path == "/api/jobs/done1/files/clip-01.mp4"
+    assert src.query == f"token={TOKEN}"
+    track = page.locator("#clips article.clip video track").first
+    assert urlsplit(track.get_attribute("src") or "").path == "/api/jobs/done1/files/clip-01.vtt"
+    # the browser really loads the clip (Range requests through the token query)
+    page.wait_for_function("document.querySelector('#clips video').readyState >= 1", timeout=10000)
+    assert page.evaluate("document.querySelector('#clips video').duration") == pytest.approx(3.0, abs=0.2)
+    expect(page.locator("#clips article.clip")).to_have_count(2)
+    expect(page.locator("#clips article.clip").first.locator(".score")).to_contain_text("88")
+    expect(page.locator("#clips article.clip").first).to_contain_text("loud, fast-moving moment")
+    expect(page.locator("#clips article.clip").first.locator(".subscores")).to_contain_text("audio energy")
+
+    spans = page.locator("#plot svg.score-plot rect.clip-span")
+    expect(spans).to_have_count(len(CLIPS))
+    assert page.locator("#plot svg.score-plot polyline.line").count() == 1
+    first = spans.first.bounding_box()
+    plot = page.locator("#plot svg.score-plot").bounding_box()
+    assert first and plot and plot["x"] < first["x"] < plot["x"] + plot["width"] / 2  # 6 s into 60 s: left half
+    page.wait_for_timeout(300)  # let the poster/first frame paint before the picture is taken
+
+    shot = _screenshot(page, tmp_path, "streamapp-page.png")
+    assert shot.stat().st_size > 10_000
+    assert not errors, errors
+    # the one refusal asked for: the forbidden submission
+    assert [f.split()[0] + " " + urlsplit(f.split()[1]).path + " " + f.split()[2] for f in failed] == [
+        "POST /api/jobs 403"], failed
