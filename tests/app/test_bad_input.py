@@ -14,9 +14,8 @@ import orjson
 import pytest
 
 from streamapp.client import Submitter, submission
-from streamapp.events import validate
 from tests.app.test_recovery import follow_jobs, new_worker
-from tests.app.test_worker import read_topic
+from tests.app.test_worker import read_dead_letters
 from tests.videos import make_test_video
 
 pytestmark = pytest.mark.integration
@@ -125,7 +124,7 @@ def test_oversized_and_unknown_version_events_are_dead_lettered(worker, bootstra
             await submitter.send_raw(topics.videos, unknown, partition=1)
 
     asyncio.run(send())
-    letters = [validate(orjson.loads(m.value)) for m in asyncio.run(read_topic(bootstrap, topics.dead_letter, 2))]
+    letters = read_dead_letters(bootstrap, topics, ("event_too_large", "event_unknown_version"))
     reasons = [letter["reason"] for letter in letters]
     assert any(r.startswith("event_too_large") for r in reasons)
     assert any(r.startswith("event_unknown_version") for r in reasons)
