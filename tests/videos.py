@@ -169,12 +169,14 @@ def make_transition_video(
     rotation: int = 0,
     start_pts_s: float = 0.0,
     vfr: bool = False,
+    codec_options: dict[str, str] | None = None,
 ) -> dict:
     """Shots joined by hard cuts, dissolves (linear crossfades) or black frames; returns ground truth.
 
     ``transitions[i]`` joins shot i and i+1. A dissolve of ``dissolve_s`` is centred on the shot
     boundary; "black" inserts ``black_s`` of black frames. ``vfr`` alternates 1x and 2x frame
-    durations; ``start_pts_s`` offsets every timestamp; ``rotation`` writes a display matrix.
+    durations; ``start_pts_s`` offsets every timestamp; ``rotation`` writes a display matrix;
+    ``codec_options`` replace the encoder options chosen here (GOP shape, B-frames, interlacing).
     """
     path = str(path)
     frames_per_shot = [int(round(s * fps)) for s in shots_s]
@@ -209,6 +211,8 @@ def make_transition_video(
             vs.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
         elif codec == "libvpx-vp9":
             vs.options = {"deadline": "realtime", "cpu-used": "8", "crf": "30", "b": "0"}
+        if codec_options is not None:
+            vs.options = codec_options
         if rotation:
             vs.set_display_rotation(rotation)
         pts = int(round(start_pts_s / tb))

@@ -48,6 +48,7 @@ class PictureAnalyzer:
         fps = fps_hint if fps_hint > 0 else 25.0
         self.k = max(2, int(round(GRADUAL_SPAN_S * fps)))
         self.ring: list[np.ndarray] = []  # the last k frames, oldest first
+        self.head: list[np.ndarray] = []  # the first k frames: a piece analysed apart is joined with them
         self.times: list[float] = []
         self.d1: list[float] = []
         self.dk: list[float] = []
@@ -73,8 +74,39 @@ class PictureAnalyzer:
         self.ring.append(grey)
         if len(self.ring) > self.k:
             self.ring.pop(0)
+        if len(self.head) < self.k:
+            self.head.append(grey)
         if face_grey is not None and self.detect_faces:
             self._faces(t_s, face_grey)
+
+    def extend(self, after: PictureAnalyzer) -> None:
+        """Append what ``after`` analysed: the piece of video that follows ours, analysed apart.
+
+        Its first k frames had no history; their differences are recomputed against our last frames,
+        so the joined statistics equal those of one pass over the whole video.
+        """
+        history = len(self.ring)
+        frames = self.ring + after.head
+        for j in range(len(after.head)):
+            i = history + j  # index of after's frame j in ``frames``
+            n = len(self.times) + j  # and in the whole video
+            cur, prev = frames[i], frames[i - 1] if i > 0 else frames[i]
+            if prev.shape != cur.shape:
+                continue  # a size change restarts the comparison, as in ``add``: keep after's own values
+            older = frames[i - self.k] if i >= self.k else frames[0]
+            d1, dk, _, _ = frame_stats(prev, cur, older)
+            after.d1[j] = d1 if n > 0 else 0.0
+            after.dk[j] = dk if n >= self.k and i >= self.k else 0.0
+        self.times += after.times
+        self.d1 += after.d1
+        self.dk += after.dk
+        self.mean += after.mean
+        self.std += after.std
+        self.head = (self.head + after.head)[: self.k]
+        self.ring = (self.ring + after.ring)[-self.k:]
+        self.face_t += after.face_t
+        self.face_n += after.face_n
+        self.face_a += after.face_a
 
     def _faces(self, t_s: float, grey: np.ndarray) -> None:
         from streamapp.vision.faces import detect_faces

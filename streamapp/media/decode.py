@@ -92,7 +92,8 @@ def _finish(small: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(small, dtype=np.uint8).copy()
 
 
-def _cores() -> int:
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -142,6 +143,57 @@ class _Shrinker:
         return np.ascontiguousarray(np.rot90(small, k=rotation // 90)) if rotation else small
 
 
+def keyframe_starts(path: str | Path, parts: int, min_part_s: float = 2.0) -> list[float]:
+    """Start times (media time) of up to ``parts`` pieces of the video that can be decoded on their own:
+    0.0, then the keyframe nearest each even split of the duration. Pieces shorter than
+    ``min_part_s`` are not worth their seek; a file that cannot seek by keyframe gives [0.0].
+    """
+    try:
+        with av.open(str(path)) as container:
+            stream = pick_video_stream(container)
+            if stream is None or stream.time_base is None:
+                return [0.0]
+            duration_s = _stream_duration_s(container, stream)
+            parts = min(parts, int(duration_s // min_part_s))
+            starts = [0.0]
+            for i in range(1, max(1, parts)):
+                t = _keyframe_near(container, stream, duration_s * i / parts)
+                if t is None or t < starts[-1] + min_part_s:
+                    continue  # seeking gave nothing usable or a piece too short: fewer pieces
+                starts.append(t)
+            return starts
+    except _DAMAGED:
+        return [0.0]
+
+
+def _stream_duration_s(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return float(container.duration / av.time_base) if container.duration else 0.0
+
+
+def _keyframe_near(container: av.container.InputContainer, stream: av.stream.Stream, t_s: float) -> float | None:
+    """Media time of the keyframe nearest ``t_s`` (the one a backward seek lands on, or the next one when
+    that is closer), or None when the seek is not to be trusted."""
+    origin = stream_start_s(stream)
+    tb = float(stream.time_base)
+    container.seek(int((t_s + origin) / tb), stream=stream, backward=True, any_frame=False)
+    before: float | None = None
+    for packet in container.demux(stream):
+        if packet.pts is None:
+            return before
+        t = packet.pts * tb - origin  # as iter_video_frames times frames
+        if before is None:
+            if not packet.is_keyframe or not 0.0 < t <= t_s + 1e-6:
+                return None
+            before = t
+        elif t - t_s > t_s - before:
+            return before  # anything further on is further away than the keyframe before
+        elif packet.is_keyframe and t > t_s:
+            return t
+    return before
+
+
 def iter_video_frames(
     path: str | Path,
     height: int = 64,
@@ -149,15 +201,23 @@ def iter_video_frames(
     face_height: int = 0,
     face_every_s: float = 0.5,
     fast: bool = True,
+    start_s: float = 0.0,
+    stop_s: float | None = None,
+    threads: int | None = None,
 ) -> Iterator[AnalysisFrame]:
     """Stream every decodable frame as an AnalysisFrame; memory stays one frame whatever the length.
 
-    ``face_height`` > 0 adds a larger grey picture every ``face_every_s`` seconds (for face detection).
+    ``face_height`` > 0 adds a larger grey picture to the first frame of every ``face_every_s`` seconds
+    (for face detection).
     ``fast`` lets the decoder skip its in-loop deblocking filter: the picture is a little blockier but
     shrunk to 64 px that is invisible, and H.264/HEVC decode ~20-30 % faster. The small pictures are
     area averages of the decoder's own Y plane (kernels.shrink; ~2x cheaper than swscale's AREA pass,
     same values within a grey level). Times come from PTS (variable frame rate safe); frames whose time
     does not advance are dropped.
+
+    ``start_s``/``stop_s`` decode one piece, [start_s, stop_s): a keyframe time from ``keyframe_starts``
+    to start at, so that pieces decoded side by side join exactly. ``threads`` sets the decoder's
+    thread count (default: one per core).
     """
     with av.open(str(path)) as container:
         stream = pick_video_stream(container)
@@ -167,7 +227,7 @@ def iter_video_frames(
         # (FFmpeg's automatic count is cores + 1: on 2 cores the third thread only adds overhead).
         stream.thread_type = "AUTO"
         with contextlib.suppress(Exception):
-            stream.codec_context.thread_count = _cores()
+            stream.codec_context.thread_count = threads or usable_cores()
         if fast:
             with contextlib.suppress(Exception):
                 stream.codec_context.options = {"skip_loop_filter": "all"}
@@ -180,7 +240,10 @@ def iter_video_frames(
         small_fmt, face_fmt = _Shrinker(height, sar), _Shrinker(max(face_height, 1), sar)
         rotation: int | None = None
         last_t: float | None = None
-        next_face = 0.0
+        face_slot = -1
+        if start_s > 0:
+            # Rounded, not truncated: a target one tick before the keyframe would land on the one before.
+            container.seek(round((start_s + start) / tb), stream=stream, backward=True, any_frame=False)
         for packet in _demux_safely(container, stream):
             for frame in _decode_safely(packet):
                 if rotation is None:
@@ -190,12 +253,18 @@ def iter_video_frames(
                 t = guess if frame.pts is None else frame.pts * tb - start
                 if last_t is not None and t <= last_t:
                     continue  # duplicate or out-of-order timestamp: keep the time line strictly increasing
+                if t < start_s:
+                    continue  # leading pictures of an open GOP belong to the piece before
+                if stop_s is not None and t >= stop_s:
+                    return  # frames come out in display order: the rest belong to the next piece
                 last_t = t
                 grey = small_fmt(frame, rotation)
                 face = None
-                if face_height > 0 and t >= next_face:
+                # The first frame of each face_every_s slot of media time: a fixed grid, so pieces
+                # decoded apart sample the same frames as one pass.
+                if face_height > 0 and int(t // face_every_s) > face_slot:
                     face = face_fmt(frame, rotation)
-                    next_face = t + face_every_s
+                    face_slot = int(t // face_every_s)
                 yield AnalysisFrame(t, grey, face)
 
 

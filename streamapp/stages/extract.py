@@ -21,7 +21,7 @@ from streamapp.errors import MediaError
 from streamapp.fileio import temp_path_for
 from streamapp.kernels.frame_diff import DEFAULT_MIN_DIFF, DEFAULT_RATIO
 from streamapp.kernels.loudness import KWeightedMeter, hop_samples, momentary_lufs, rms_envelope_db, silences
-from streamapp.media.decode import iter_audio_blocks, iter_video_frames
+from streamapp.media.decode import iter_audio_blocks, iter_video_frames, keyframe_starts, usable_cores
 from streamapp.media.probe import probe
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 _PROGRESS_STEPS = 20
 _VIDEO_SHARE = 0.85  # rough share of extract time spent on video, for progress reporting
 _TRUNCATED_SLACK_S = 1.0
+_PIECES_PER_CORE = 1
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class AnalysisParams:
     face_height: int = 180  # grey picture height for face detection (Haar: ~2.5 ms a call at 180 px)
     face_every_s: float = 1.0  # 1 sample a second: faces stay on screen for seconds; keeps the cost ~5 %
     fast_decode: bool = True  # skip the decoder's deblocking filter (invisible at 64 px, ~20 % faster)
+    parallel_decode: bool = True  # decode pieces of the file side by side, one per core
 
 
 def _empty_f32() -> np.ndarray:
@@ -204,20 +206,86 @@ class _Progress:
 def _video_pass(
     path: str, params: AnalysisParams, fps_hint: float, duration_hint: float, progress: _Progress, share: float
 ):  # -> PictureSignals
-    analyzer = PictureAnalyzer(fps_hint, detect_faces=params.faces)
-    frames = iter_video_frames(
-        path, params.analysis_height, face_height=params.face_height if params.faces else 0,
-        face_every_s=params.face_every_s, fast=params.fast_decode,
-    )
-    for f in frames:
-        # Only the last k small frames are kept inside the analyzer: memory does not grow with the video.
-        analyzer.add(f.t_s, f.grey, f.face_grey)
-        if duration_hint > 0:
-            progress(share * f.t_s / duration_hint)
+    """Analyse the picture, in pieces decoded side by side when the file allows.
+
+    Two single-threaded decoders on two pieces of the file decode ~1.3x faster than one decoder with
+    two threads (frame threading waits on reference frames; separate pieces never wait on each
+    other). PyAV decodes and the numba kernels run without the GIL, so threads are enough. Each piece
+    starts at a keyframe; the pieces' statistics are joined exactly (PictureAnalyzer.extend).
+    """
+    cores = usable_cores()
+    # Several pieces per core, taken from a queue: pieces end at keyframes, so their lengths differ.
+    starts = keyframe_starts(path, cores * _PIECES_PER_CORE) if cores > 1 and params.parallel_decode else [0.0]
+    stops: list[float | None] = [*starts[1:], None]
+    done = [0.0] * len(starts)  # media seconds analysed per piece, for progress
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def analyse(piece: int) -> PictureAnalyzer:
+        analyzer = PictureAnalyzer(fps_hint, detect_faces=params.faces)
+        frames = iter_video_frames(
+            path, params.analysis_height, face_height=params.face_height if params.faces else 0,
+            face_every_s=params.face_every_s, fast=params.fast_decode, start_s=starts[piece],
+            stop_s=stops[piece], threads=1 if len(starts) > 1 else cores,
+        )
+        for f in frames:
+            # Only the last k small frames are kept inside the analyzer: memory does not grow with the video.
+            analyzer.add(f.t_s, f.grey, f.face_grey)
+            if failed.is_set():
+                raise _Cancelled
+            if duration_hint > 0:
+                done[piece] = f.t_s - starts[piece]
+                with lock:
+                    progress(share * sum(done) / duration_hint)
+        return analyzer
+
+    if len(starts) == 1:
+        analyzer = analyse(0)
+    else:
+        pieces = _run_side_by_side(analyse, len(starts), cores, failed)
+        analyzer = pieces[0]
+        for piece in pieces[1:]:
+            analyzer.extend(piece)
     fps = fps_hint
     if fps <= 0 and len(analyzer.times) > 1:
         fps = (len(analyzer.times) - 1) / max(1e-9, analyzer.times[-1] - analyzer.times[0])
     return analyzer.finish(params.cut_min_diff, params.cut_ratio, params.min_shot_s, fps)
+
+
+def _run_side_by_side(work: Callable[[int], PictureAnalyzer], count: int, workers: int,
+                      failed: threading.Event) -> list[PictureAnalyzer]:
+    """``work(i)`` for i in range(count), on ``workers`` threads that take the next piece as they free up
+    (pieces are cut at keyframes, so their lengths differ); the first error stops the others and is
+    raised here. Results come back in piece order."""
+    results: list[PictureAnalyzer | None] = [None] * count
+    errors: list[BaseException] = []
+    queue = iter(range(count))
+    take = threading.Lock()
+
+    def run() -> None:
+        while not failed.is_set():
+            with take:
+                i = next(queue, None)
+            if i is None:
+                return
+            try:
+                results[i] = work(i)
+            except _Cancelled:
+                return
+            except BaseException as exc:  # handed to the caller's thread below
+                errors.append(exc)
+                failed.set()
+                return
+
+    threads = [threading.Thread(target=run, name=f"extract-video-{n}", daemon=True) for n in range(1, workers)]
+    for thread in threads:
+        thread.start()
+    run()  # the calling thread is one of the workers
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return [r for r in results if r is not None]
 
 
 @dataclass

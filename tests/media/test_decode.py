@@ -91,5 +91,42 @@ def test_rotation_vfr_and_start_offset():
     assert frames[0].face_grey is not None and frames[0].face_grey.shape == (120, 68)
     got = np.array([f.t_s for f in frames])
     np.testing.assert_allclose(got, v["times_s"], atol=1e-6)  # PTS, not index * fps, from 0
-    sampled = [f.t_s for f in frames if f.face_grey is not None]
-    assert all(b - a >= 0.5 - 1e-6 for a, b in zip(sampled, sampled[1:], strict=False))
+    # One face picture per half second of media time: the first frame of each slot.
+    slots = [int(f.t_s // 0.5) for f in frames]
+    sampled = [s for f, s in zip(frames, slots, strict=True) if f.face_grey is not None]
+    assert sampled == sorted(set(slots))
+
+
+# --- pieces decoded side by side -----------------------------------------------------------------
+
+from itertools import pairwise  # noqa: E402
+
+from streamapp.media.decode import keyframe_starts  # noqa: E402
+
+# A keyframe every second, B-frames and open GOPs: after a seek to such a keyframe, the B-frames that
+# follow it in the file but show before it cannot be decoded; they belong to the piece before.
+OPEN_GOP = {"preset": "veryfast", "crf": "20", "x264-params": "keyint=25:min-keyint=25:bframes=3:open-gop=1:scenecut=0"}
+
+
+def test_pieces_from_keyframes_join_to_the_whole_decode():
+    v = make_transition_video(media_dir() / "pieces.mp4", shots_s=(2.0,) * 6, transitions=("cut",) * 5,
+                              codec_options=OPEN_GOP)
+    whole = list(iter_video_frames(v["path"], 64))
+    starts = keyframe_starts(v["path"], 4)
+    assert len(starts) == 4 and starts[0] == 0.0
+    assert all(b - a >= 2.0 for a, b in pairwise(starts))
+    # Each split lands on a keyframe (a whole second here) within a second of the even split.
+    for i, t in enumerate(starts[1:], 1):
+        assert abs(t - round(t)) < 1e-6 and abs(t - 12.0 * i / 4) <= 1.0
+    pieces = [list(iter_video_frames(v["path"], 64, start_s=a, stop_s=b, threads=1))
+              for a, b in zip(starts, [*starts[1:], None], strict=True)]
+    joined = [f for piece in pieces for f in piece]
+    assert [f.t_s for f in joined] == [f.t_s for f in whole]
+    assert len(joined) == v["n_frames"]
+    assert all(np.array_equal(a.grey, b.grey) for a, b in zip(joined, whole, strict=True))
+
+
+def test_short_or_unseekable_files_stay_whole(tmp_path):
+    v = make_transition_video(media_dir() / "short-pieces.mp4", shots_s=(1.0, 1.0), transitions=("cut",))
+    assert keyframe_starts(v["path"], 4) == [0.0]  # 2 s: no piece would be 2 s long
+    assert keyframe_starts(tmp_path / "missing.mp4", 4) == [0.0]

@@ -136,3 +136,22 @@ def test_audio_worker_failure_reaches_the_caller(truth, monkeypatch):
     monkeypatch.setattr(ex, "_audio_pass", boom)
     with pytest.raises(RuntimeError, match="audio broke"):
         extract(truth["path"], AnalysisParams(faces=False))
+
+
+def test_pieces_decoded_side_by_side_give_the_one_pass_signals(monkeypatch):
+    import streamapp.stages.extract as extract_module
+    from streamapp.media.decode import keyframe_starts
+    from tests.media.test_decode import OPEN_GOP
+    from tests.videos import make_transition_video
+
+    v = make_transition_video(media_dir() / "side-by-side.mp4", shots_s=(2.0,) * 6,
+                              transitions=("cut", "dissolve", "cut", "black", "cut"), codec_options=OPEN_GOP)
+    monkeypatch.setattr(extract_module, "usable_cores", lambda: 2)  # two pieces even on a 1-core machine
+    assert len(keyframe_starts(v["path"], 2)) == 2
+    params = AnalysisParams(faces=True, face_every_s=0.5)
+    one = extract(v["path"], AnalysisParams(**{**params.__dict__, "parallel_decode": False}))
+    two = extract(v["path"], params)
+    for name in ("frame_times_s", "motion", "face_times_s", "faces", "face_area"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
+    assert one.cuts_s == two.cuts_s and one.gradual_s == two.gradual_s and one.black == two.black
+    assert len(one.cuts_s) >= 4
