@@ -130,3 +130,26 @@ def test_short_or_unseekable_files_stay_whole(tmp_path):
     v = make_transition_video(media_dir() / "short-pieces.mp4", shots_s=(1.0, 1.0), transitions=("cut",))
     assert keyframe_starts(v["path"], 4) == [0.0]  # 2 s: no piece would be 2 s long
     assert keyframe_starts(tmp_path / "missing.mp4", 4) == [0.0]
+
+
+@pytest.mark.parametrize(
+    "codec, container, options",
+    [
+        ("libx264", "mp4", {"preset": "veryfast", "crf": "20", "x264-params": "interlaced=1:tff=1"}),
+        ("mpeg2video", "mpeg", {"flags": "+ilme+ildct", "b": "4M"}),
+    ],
+    ids=["h264-mbaff", "mpeg2-fields"],
+)
+def test_interlaced_input_keeps_every_frame_time_and_cut(codec, container, options):
+    if codec not in av.codecs_available:
+        pytest.skip(f"PyAV build lacks {codec}")
+    ext = {"mpeg": "mpg"}.get(container, container)
+    v = make_transition_video(media_dir() / f"interlaced-{codec}.{ext}", shots_s=(1.0, 1.0), transitions=("cut",),
+                              codec=codec, container=container, codec_options=options, size=(320, 240))
+    with av.open(v["path"]) as c:
+        assert all(f.interlaced_frame for f in c.decode(video=0))  # really coded as fields
+    frames = list(iter_video_frames(v["path"], 64))
+    assert len(frames) == v["n_frames"]  # one analysis frame per coded frame, not per field
+    np.testing.assert_allclose([f.t_s for f in frames], v["times_s"], atol=1e-6)
+    diffs = [np.abs(a.grey.astype(int) - b.grey.astype(int)).mean() for a, b in zip(frames, frames[1:], strict=False)]
+    assert int(np.argmax(diffs)) + 1 == v["transitions"][0]["frame"]
