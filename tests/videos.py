@@ -237,3 +237,44 @@ def make_transition_video(
             t["end_s"] = times[min(t["end_frame"], len(times) - 1)]
     return {"path": path, "fps": fps, "size": size, "times_s": times, "transitions": truth,
             "n_frames": len(plan)}
+
+
+def make_interlaced_video(path: str | Path, *, duration_s: float = 2.0, fps: int = 25,
+                          size: tuple[int, int] = (320, 240)) -> dict:
+    """An interlaced H.264 file (top field first) of a bright bar sweeping across: each frame's two
+    fields are half a frame apart in time, so any moving edge combs unless it is deinterlaced."""
+    path = str(path)
+    w, h = size
+    n = int(round(duration_s * fps))
+    speed = w / (duration_s * fps) * 2  # pixels per field
+
+    def bar_at(x: float) -> np.ndarray:
+        row = np.full(w, 30, dtype=np.uint8)
+        lo = int(x) % w
+        row[lo:lo + w // 8] = 230
+        return row
+
+    with av.open(path, mode="w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=Fraction(fps, 1))
+        vs.width, vs.height = size
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"preset": "veryfast", "crf": "16", "x264-params": "interlaced=1:tff=1"}
+        for i in range(n):
+            img = np.empty((h, w), dtype=np.uint8)
+            img[0::2] = bar_at(speed * 2 * i)  # top field: first half of the frame's time
+            img[1::2] = bar_at(speed * (2 * i + 1))  # bottom field: half a frame later
+            frame = av.VideoFrame.from_ndarray(np.repeat(img[:, :, None], 3, axis=2), format="rgb24")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            frame.time_base = Fraction(1, fps)
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+    return {"path": path, "n_frames": n, "fps": fps, "size": size}
+
+
+def comb_score(luma: np.ndarray) -> float:
+    """How much a picture combs: mean |difference| between neighbouring rows beyond that of rows two
+    apart (a progressive picture's neighbours differ less than rows two apart; a combed one's more)."""
+    y = luma.astype(np.float32)
+    adjacent = np.abs(y[1:-1] - 0.5 * (y[:-2] + y[2:])).mean()
+    return float(adjacent)

@@ -25,6 +25,7 @@ from streamapp.captions.styles import CaptionStyle, resolve_style
 from streamapp.captions.timing import clip_words, group_lines
 from streamapp.errors import InputError, MediaError
 from streamapp.fileio import temp_path_for
+from streamapp.media.deinterlace import Deinterlacer
 from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
 from streamapp.reframe.analysis import analyze_clip
 from streamapp.reframe.path import CameraPlan, centered_plan, plan_camera
@@ -402,12 +403,51 @@ def _render(
 
             to_420 = VideoReformatter()
             cropper = _CropScaler(W, H)
+            deinterlacer = Deinterlacer()
             first_t: float | None = None
             last_t = -1.0
             last_pts = -1
             thumb: np.ndarray | None = None
             last_frame: av.VideoFrame | None = None
             video_done = False
+
+            def take_video(frame: av.VideoFrame) -> None:
+                nonlocal first_t, last_t, last_pts, thumb, last_frame, video_done
+                t = float(frame.pts * frame.time_base) - origin
+                if video_done or t < start_s - _EPS:
+                    return
+                if t >= end_s - _EPS:
+                    video_done = True
+                    return
+                if first_t is None:
+                    first_t = t
+                    if aout is not None:
+                        aout.start(first_t)
+                if frame.format.name not in ("yuv420p", "yuvj420p") or frame.width != src_w:
+                    frame = to_420.reformat(frame, src_w, src_h, format="yuv420p")
+                tc = t - start_s
+                sy, su, sv = _planes(frame)
+                if plan.shot_at(tc).layout == "fit":
+                    yuv = av.VideoFrame(W, H, "yuv420p")
+                    oy, ou, ov = _planes(yuv)
+                    _fit(sy, oy, False)
+                    _fit(su, ou, True)
+                    _fit(sv, ov, True)
+                else:
+                    yuv = cropper.crop_scale((sy, su, sv), plan.box_at(tc))
+                if thumbnail_path and thumb is None and tc >= thumb_t - frame_dur / 2:
+                    thumb = yuv.to_ndarray(format="rgb24")  # before captions: a clean picture
+                if burner is not None:
+                    burner.draw(tc, *_planes(yuv))
+                # Rebase to 0 on the output frame grid; strictly increasing even for VFR input.
+                pts = max(last_pts + 1, int(round((t - first_t) * float(rate))))
+                yuv.pts, yuv.time_base = pts, frame_tb
+                last_pts, last_t = pts, t
+                last_frame = yuv
+                out.mux(vout.encode(yuv))
+                if aout is not None:
+                    aout.flush_until(t - first_t)
+
             streams = [s for s in (vin, ain) if s is not None]
             for packet in src.demux(streams):
                 if video_done and (aout is None or aout.ahead_of(last_t + frame_dur)):
@@ -419,44 +459,16 @@ def _render(
                 for frame in frames:
                     if frame.pts is None:
                         continue
-                    t = float(frame.pts * frame.time_base) - origin
                     if packet.stream is ain:
+                        t = float(frame.pts * frame.time_base) - origin
                         if aout is not None and t < end_s + frame_dur:
                             aout.add(frame, t)
                         continue
-                    if video_done or t < start_s - _EPS:
-                        continue
-                    if t >= end_s - _EPS:
-                        video_done = True
-                        continue
-                    if first_t is None:
-                        first_t = t
-                        if aout is not None:
-                            aout.start(first_t)
-                    if frame.format.name not in ("yuv420p", "yuvj420p") or frame.width != src_w:
-                        frame = to_420.reformat(frame, src_w, src_h, format="yuv420p")
-                    tc = t - start_s
-                    sy, su, sv = _planes(frame)
-                    if plan.shot_at(tc).layout == "fit":
-                        yuv = av.VideoFrame(W, H, "yuv420p")
-                        oy, ou, ov = _planes(yuv)
-                        _fit(sy, oy, False)
-                        _fit(su, ou, True)
-                        _fit(sv, ov, True)
-                    else:
-                        yuv = cropper.crop_scale((sy, su, sv), plan.box_at(tc))
-                    if thumbnail_path and thumb is None and tc >= thumb_t - frame_dur / 2:
-                        thumb = yuv.to_ndarray(format="rgb24")  # before captions: a clean picture
-                    if burner is not None:
-                        burner.draw(tc, *_planes(yuv))
-                    # Rebase to 0 on the output frame grid; strictly increasing even for VFR input.
-                    pts = max(last_pts + 1, int(round((t - first_t) * float(rate))))
-                    yuv.pts, yuv.time_base = pts, frame_tb
-                    last_pts, last_t = pts, t
-                    last_frame = yuv
-                    out.mux(vout.encode(yuv))
-                    if aout is not None:
-                        aout.flush_until(t - first_t)
+                    # Frames coded as fields are deinterlaced (bwdif); they come out one frame later.
+                    for ready in deinterlacer.push(frame):
+                        take_video(ready)
+            for ready in deinterlacer.flush():
+                take_video(ready)
             if first_t is None:
                 raise MediaError(
                     f"no video frames between {start_s:.3f} and {end_s:.3f} s in {os.path.basename(source)}",
