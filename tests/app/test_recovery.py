@@ -103,6 +103,8 @@ def test_surviving_worker_takes_over_a_killed_ones_jobs(stack_env, bootstrap, to
     try:
         outcomes, _ = asyncio.run(follow_jobs(bootstrap, topics, jobs, kill_first_when_busy))
         assert second.alive()
+    except TimeoutError:
+        pytest.fail(f"jobs did not finish; surviving worker's log tail:\n{second.log()}")
     finally:
         first.stop()
         second.stop()
