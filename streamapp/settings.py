@@ -60,11 +60,11 @@ class Settings(BaseSettings):
     metrics_interval_s: float = Field(1.0, gt=0, description="how often a worker samples its load")
     optimizer_hysteresis: int = Field(2, ge=1, description="samples in a row a rule must hold")
     optimizer_cooldown_s: float = Field(5.0, ge=0, description="least time between two decisions")
-    # On a small machine the CPU reads ~100% while one job decodes, yet one more process still helps
-    # (decode and encode stall on I/O): there the default ignores the CPU. Measured in bench/RESULTS.md.
-    optimizer_cpu_headroom_percent: float = Field(
-        default_factory=lambda: 100.0 if (os.cpu_count() or 1) <= 4 else 90.0, gt=0, le=100,
-        description="grow only below this CPU use; 100 = whatever the CPU")
+    # Grow only while the CPU has room: a job's analysis decodes pieces of the file on every core, so a
+    # busy CPU gains nothing from one more process (2 cores: pool 3 ran 6 % slower than pool 2;
+    # bench/RESULTS-optimizer.md). 100 = grow whatever the CPU.
+    optimizer_cpu_headroom_percent: float = Field(90.0, gt=0, le=100,
+                                                  description="grow only below this CPU use; 100 = whatever the CPU")
 
     # Alert thresholds (alert events and log lines; docker/alert-rules.yml has the Prometheus twins)
     alert_lag: float = Field(100, ge=0)
