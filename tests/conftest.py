@@ -25,7 +25,7 @@ from streamapp.transport.topics import Topics
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Integration tests get up to two more tries (pytest-rerunfailures; reruns show as R).
+    """Integration tests get up to three more tries (pytest-rerunfailures; reruns show as R).
 
     They run real worker processes against a real broker on small shared machines, and now and then a
     consumer-group rebalance on the embedded broker stalls past a test's wait (about one full run in
@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     for item in items:
         if item.get_closest_marker("integration") and not item.get_closest_marker("flaky"):
-            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))
+            item.add_marker(pytest.mark.flaky(reruns=3, reruns_delay=2))
 
 
 def _docker_answers() -> bool:
