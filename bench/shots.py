@@ -114,10 +114,12 @@ def f1(found_frames: list[int], truth: list[dict]) -> tuple[float, int, int, int
 
 
 def ours(path: str) -> tuple[list[int], float, int]:
+    from streamapp.media.probe import probe
     from streamapp.stages.extract import AnalysisParams, _Progress, _video_pass
 
     t = time.perf_counter()
-    pic = _video_pass(path, AnalysisParams(faces=False), FPS, 0.0, _Progress(None), 1.0)
+    duration_s = probe(path).duration_s  # as extract does: the pieces are planned on it
+    pic = _video_pass(path, AnalysisParams(faces=False), FPS, duration_s, _Progress(None), 1.0)
     dt = time.perf_counter() - t
     return [int(round(c * FPS)) for c in pic.cuts_s], dt, len(pic.times_s)
 

@@ -273,8 +273,9 @@ def make_interlaced_video(path: str | Path, *, duration_s: float = 2.0, fps: int
 
 
 def comb_score(luma: np.ndarray) -> float:
-    """How much a picture combs: mean |difference| between neighbouring rows beyond that of rows two
-    apart (a progressive picture's neighbours differ less than rows two apart; a combed one's more)."""
+    """How much a picture combs: the mean |difference| between each row and the average of the rows
+    above and below it (near 0 for a progressive picture; large where fields from different times
+    alternate)."""
     y = luma.astype(np.float32)
     adjacent = np.abs(y[1:-1] - 0.5 * (y[:-2] + y[2:])).mean()
     return float(adjacent)

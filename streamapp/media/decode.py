@@ -143,9 +143,9 @@ class _Shrinker:
         return np.ascontiguousarray(np.rot90(small, k=rotation // 90)) if rotation else small
 
 
-def keyframe_starts(path: str | Path, parts: int, min_part_s: float = 2.0) -> list[float]:
+def keyframe_starts(path: str | Path, parts: int, duration_s: float, min_part_s: float = 2.0) -> list[float]:
     """Start times (media time) of up to ``parts`` pieces of the video that can be decoded on their own:
-    0.0, then the keyframe nearest each even split of the duration. Pieces shorter than
+    0.0, then the keyframe nearest each even split of ``duration_s`` (probe's). Pieces shorter than
     ``min_part_s`` are not worth their seek; a file that cannot seek by keyframe gives [0.0].
     """
     try:
@@ -153,7 +153,6 @@ def keyframe_starts(path: str | Path, parts: int, min_part_s: float = 2.0) -> li
             stream = pick_video_stream(container)
             if stream is None or stream.time_base is None:
                 return [0.0]
-            duration_s = _stream_duration_s(container, stream)
             parts = min(parts, int(duration_s // min_part_s))
             starts = [0.0]
             for i in range(1, max(1, parts)):
@@ -164,12 +163,6 @@ def keyframe_starts(path: str | Path, parts: int, min_part_s: float = 2.0) -> li
             return starts
     except _DAMAGED:
         return [0.0]
-
-
-def _stream_duration_s(container: av.container.InputContainer, stream: av.stream.Stream) -> float:
-    if stream.duration:
-        return float(stream.duration * stream.time_base)
-    return float(container.duration / av.time_base) if container.duration else 0.0
 
 
 def _keyframe_near(container: av.container.InputContainer, stream: av.stream.Stream, t_s: float) -> float | None:

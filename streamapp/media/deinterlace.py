@@ -24,6 +24,7 @@ class Deinterlacer:
     """
 
     def __init__(self) -> None:
+        self._graph: av.filter.Graph | None = None  # kept: the contexts below belong to it
         self._source: av.filter.context.FilterContext | None = None
         self._sink: av.filter.context.FilterContext | None = None
         self._times: deque[tuple[int | None, Fraction | None]] = deque()  # (pts, time_base) of frames held

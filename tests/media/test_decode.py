@@ -112,7 +112,7 @@ def test_pieces_from_keyframes_join_to_the_whole_decode():
     v = make_transition_video(media_dir() / "pieces.mp4", shots_s=(2.0,) * 6, transitions=("cut",) * 5,
                               codec_options=OPEN_GOP)
     whole = list(iter_video_frames(v["path"], 64))
-    starts = keyframe_starts(v["path"], 4)
+    starts = keyframe_starts(v["path"], 4, 12.0)
     assert len(starts) == 4 and starts[0] == 0.0
     assert all(b - a >= 2.0 for a, b in pairwise(starts))
     # Each split lands on a keyframe (a whole second here) within a second of the even split.
@@ -128,8 +128,8 @@ def test_pieces_from_keyframes_join_to_the_whole_decode():
 
 def test_short_or_unseekable_files_stay_whole(tmp_path):
     v = make_transition_video(media_dir() / "short-pieces.mp4", shots_s=(1.0, 1.0), transitions=("cut",))
-    assert keyframe_starts(v["path"], 4) == [0.0]  # 2 s: no piece would be 2 s long
-    assert keyframe_starts(tmp_path / "missing.mp4", 4) == [0.0]
+    assert keyframe_starts(v["path"], 4, 2.0) == [0.0]  # 2 s: no piece would be 2 s long
+    assert keyframe_starts(tmp_path / "missing.mp4", 4, 12.0) == [0.0]
 
 
 @pytest.mark.parametrize(

@@ -147,7 +147,7 @@ def test_pieces_decoded_side_by_side_give_the_one_pass_signals(monkeypatch):
     v = make_transition_video(media_dir() / "side-by-side.mp4", shots_s=(2.0,) * 6,
                               transitions=("cut", "dissolve", "cut", "black", "cut"), codec_options=OPEN_GOP)
     monkeypatch.setattr(extract_module, "usable_cores", lambda: 2)  # two pieces even on a 1-core machine
-    assert len(keyframe_starts(v["path"], 2)) == 2
+    assert len(keyframe_starts(v["path"], 2, 12.0)) == 2
     params = AnalysisParams(faces=True, face_every_s=0.5)
     one = extract(v["path"], AnalysisParams(**{**params.__dict__, "parallel_decode": False}))
     two = extract(v["path"], params)
