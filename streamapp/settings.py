@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     max_pixels: int = Field(7680 * 4320, ge=64 * 64, description="refuse larger frames (input_too_large)")
     max_duration_input_s: float = Field(6 * 3600, gt=0, description="refuse longer videos (input_too_large)")
     allow_urls: bool = Field(False, description="accept http(s) URLs as input (never loopback/private hosts)")
+    url_trusted_hosts: list[str] = Field(
+        default_factory=list,
+        description="URL hosts fetched even on a private address, e.g. the deployment's own media store")
 
     # Analysis
     analysis_height: int = Field(64, ge=16, le=720)

@@ -104,7 +104,7 @@ class StageRunner:
             raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
         dest = self._download_path(job)
         if not dest.exists():
-            await asyncio.to_thread(download, path, dest, 20 * 1024**3)
+            await asyncio.to_thread(download, path, dest, 20 * 1024**3, self.settings.url_trusted_hosts)
         return str(dest)
 
     async def extract(self, job: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -28,6 +28,9 @@ log = logging.getLogger("streamapp.scheduler")
 # After a stage hands its output to the next agent, wait this long for the table to show the next
 # state before concluding the hand-off was lost and running the stage again.
 HANDOFF_TIMEOUT_S = 120.0
+# Before starting a job, wait at most this long for the agents to apply the events already in their logs
+# (a submission on its way to the table may outrank the waiting jobs).
+CATCH_UP_TIMEOUT_S = 2.0
 
 
 def one_line(exc: BaseException) -> dict[str, str]:
@@ -54,12 +57,14 @@ class Scheduler:
         records: Callable[[], Iterable[dict[str, Any]]],
         owns: Callable[[int], bool | None],
         capacity: Callable[[], int],
+        caught_up: Callable[[float], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
         self._records = records
         self._owns = owns
         self._capacity = capacity
+        self._caught_up = caught_up
         self.running: dict[str, tuple[asyncio.Task[None], int]] = {}
         self.handed_off: dict[str, tuple[int, float]] = {}
         # A failure or a retry is recorded through Kafka; until the table shows it, these keep the job
@@ -111,6 +116,8 @@ class Scheduler:
     async def loop(self) -> None:
         while True:
             try:
+                if self._caught_up is not None and self.pick(time.time()):
+                    await self._caught_up(CATCH_UP_TIMEOUT_S)  # False (timed out): choose with what is known
                 self.tick()
             except Exception:  # the loop must outlive any single bad record
                 log.exception("scheduler tick failed")

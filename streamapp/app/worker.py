@@ -25,6 +25,7 @@ from streamapp.api import add_routes, token_required
 from streamapp.api.routes import authorized, error_response, public_job
 from streamapp.app import jobs as job_records
 from streamapp.app import tasks
+from streamapp.app.catch_up import AppliedOffsets
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
 from streamapp.app.runner import StageRunner
@@ -121,8 +122,20 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     def records() -> list[dict[str, Any]]:
         return [value for value in jobs.values() if value]
 
+    def held_inputs() -> list[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
+                if tp.topic in (topics.videos, topics.job_status)]
+
+    applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, held_inputs)
     runner = StageRunner(settings, pool, cache, send)
-    scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size)
+    scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait)
+
+    def mark(event: faust.EventT) -> None:
+        applied.mark(event.message.topic, event.message.partition, event.message.offset)
+
+    @app.on_before_shutdown.connect
+    async def close_offsets(app: faust.App, **kwargs: Any) -> None:
+        await applied.close()
 
     async def accept(event: faust.EventT) -> dict[str, Any] | None:
         """Decode and validate; an invalid event goes to the dead-letter topic and is skipped."""
@@ -160,6 +173,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                 await send_reliably("job_status", events.status_event(
                     value["job_id"], "queued", "submit", request=request, priority=request["priority"],
                     path=request["path"]))
+            mark(event)
 
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:
@@ -185,12 +199,12 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         # The jobs table is written here, inside stream iteration, so its changelog stays consistent.
         async for event in stream.events():
             value = await accept(event)
-            if value is None or value["type"] != "job_status":
-                continue
-            record = job_records.fold(jobs.get(value["job_id"]), value, partition=event.message.partition)
-            if record is not None:
-                jobs[value["job_id"]] = record
-                scheduler.wake.set()
+            if value is not None and value["type"] == "job_status":
+                record = job_records.fold(jobs.get(value["job_id"]), value, partition=event.message.partition)
+                if record is not None:
+                    jobs[value["job_id"]] = record
+                    scheduler.wake.set()
+            mark(event)
 
     @app.task
     async def run_scheduler() -> None:

@@ -1,4 +1,5 @@
-"""Inputs given as http(s) URLs: allowed only by settings, never to loopback, private or link-local hosts."""
+"""Inputs given as http(s) URLs: allowed only by settings, never to loopback, private or link-local hosts
+unless the operator trusts the host by name."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import socket
 import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from pathlib import Path
 
 from streamapp.errors import InputError, TransientError
@@ -37,9 +39,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         raise InputError(f"the URL redirects (HTTP {code}); give the final address", code="input_url_refused")
 
 
-def download(url: str, dest: Path, max_bytes: int) -> Path:
-    """Fetch ``url`` to ``dest`` atomically, refusing private hosts, redirects and oversized bodies."""
-    refuse_private_host(url)
+def download(url: str, dest: Path, max_bytes: int, trusted_hosts: Collection[str] = ()) -> Path:
+    """Fetch ``url`` to ``dest`` atomically, refusing private hosts (other than ``trusted_hosts``, named
+    by the operator), redirects and oversized bodies."""
+    if (urllib.parse.urlsplit(url).hostname or "").lower() not in {h.lower() for h in trusted_hosts}:
+        refuse_private_host(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.part")
     opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))  # no env proxies

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
+
 import pytest
 
 from streamapp.errors import InputError
@@ -28,3 +31,30 @@ def test_malformed_urls_and_plain_paths() -> None:
         refuse_private_host("http:///nohost")
     assert bad.value.code == "input_url_invalid"
     assert is_url("HTTPS://x.org/a.mp4") and not is_url("/data/http/a.mp4")
+
+
+def test_a_trusted_host_is_fetched_even_on_loopback(tmp_path) -> None:
+    body = bytes(range(256)) * 64
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v.mp4"
+        with pytest.raises(InputError):  # not trusted: refused as before
+            download(url, tmp_path / "a.mp4", 1 << 20, trusted_hosts=["media.internal"])
+        assert download(url, tmp_path / "b.mp4", 1 << 20, trusted_hosts=["127.0.0.1"]).read_bytes() == body
+        with pytest.raises(InputError) as large:  # the other limits still hold for a trusted host
+            download(url, tmp_path / "c.mp4", 1000, trusted_hosts=["127.0.0.1"])
+        assert large.value.code == "input_too_large"
+    finally:
+        server.shutdown()
