@@ -1,7 +1,8 @@
 """Pool optimizer vs fixed pool sizes on a mixed backlog (issue item: within 10% of the best fixed size, better
 than the default one).
 
-    python -m bench.optimizer [--rounds 2] [--optimizer LABEL=NAME=VALUE,NAME=VALUE ...] [--results FILE]
+    python -m bench.optimizer [--rounds 2] [--remote-every K --remote-speed X] [--fixed 1 2 3]
+                              [--optimizer LABEL=NAME=VALUE,NAME=VALUE ...] [--results FILE]
 
 Starts its own embedded broker and uses Redis at REDIS_URL (default redis://127.0.0.1:6379/0). The backlog's
 videos are made once per invocation with random seeds, and before every run the result-cache keys of exactly
@@ -10,6 +11,10 @@ with its own topic prefix, app id, data dir and web port; the whole backlog is s
 time runs from the first submission to the last job's end. Configurations run interleaved, each round in a
 different order, and the table shows medians. ``--optimizer`` adds an optimizer configuration with extra
 STREAMAPP_ settings (names without the prefix), e.g. ``--optimizer fast=OPTIMIZER_HYSTERESIS=1,OPTIMIZER_COOLDOWN_S=3``.
+
+``--remote-every K`` submits every K-th video as an http URL instead of a path, served from a local origin
+that delivers each file at ``--remote-speed`` times its play rate (4: a 60 s video arrives in 15 s, as a
+video of 8 Mbit/s does over a 32 Mbit/s link), so part of the backlog waits on the network, not the CPU.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import http.server
 import os
 import random
 import shutil
@@ -24,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -66,6 +73,7 @@ class Video:
     priority: str
     max_clips: int
     sha256: str
+    url: str | None = None  # set when the backlog submits it as a remote input
 
 
 @dataclass
@@ -115,10 +123,46 @@ def flush_cache(redis_url: str, videos: list[Video]) -> int:
     return client.delete(*keys) if keys else 0
 
 
-def configurations(default_size: int, extra: list[str]) -> dict[str, dict[str, str]]:
-    configs = {f"fixed {n}": {"OPTIMIZER_ENABLED": "false", "POOL_SIZE": str(n)} for n in FIXED}
-    optimizer = {"OPTIMIZER_ENABLED": "true", "POOL_SIZE": str(default_size), "POOL_MIN_SIZE": str(BOUNDS[0]),
-                 "POOL_MAX_SIZE": str(BOUNDS[1]), "METRICS_INTERVAL_S": "1"}
+class Origin:
+    """A local http origin that sends each video at ``speed`` times its play rate (a remote store's link)."""
+
+    def __init__(self, videos: list[Video], speed: float) -> None:
+        files = {f"/{v.path.name}": v for v in videos}
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                video = files.get(self.path)
+                if video is None:
+                    self.send_error(404)
+                    return
+                body = video.path.read_bytes()
+                rate = len(body) * speed / video.duration_s  # bytes per second
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                started, chunk = time.monotonic(), 64 * 1024
+                for offset in range(0, len(body), chunk):
+                    self.wfile.write(body[offset:offset + chunk])
+                    ahead = (offset + chunk) / rate - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def configurations(default_size: int, extra: list[str], fixed: tuple[int, ...] = FIXED,
+                   bounds: tuple[int, int] = BOUNDS) -> dict[str, dict[str, str]]:
+    configs = {f"fixed {n}": {"OPTIMIZER_ENABLED": "false", "POOL_SIZE": str(n)} for n in fixed}
+    optimizer = {"OPTIMIZER_ENABLED": "true", "POOL_SIZE": str(default_size), "POOL_MIN_SIZE": str(bounds[0]),
+                 "POOL_MAX_SIZE": str(bounds[1]), "METRICS_INTERVAL_S": "1"}
     configs["optimizer"] = dict(optimizer)
     for spec in extra:
         label, _, pairs = spec.partition("=")
@@ -177,7 +221,7 @@ def run_once(config: str, overrides: dict[str, str], round_no: int, videos: list
         if not wait_for_port("127.0.0.1", web_port, 90):
             raise SystemExit(f"{config}: worker did not start; see {log_path}")
         time.sleep(SETTLE_S)
-        jobs = [submission(v.path, out_dir, priority=v.priority,
+        jobs = [submission(v.url or v.path, out_dir, priority=v.priority,
                            options={**CLIP_OPTIONS, "max_clips": v.max_clips}) for v in videos]
         wall, submitted_at, outcomes = asyncio.run(submit_and_follow(bootstrap, topics, jobs, timeout_s))
         decisions = [e for e in asyncio.run(read_ops(bootstrap, topics.ops)) if e.get("type") == "pool_decision"]
@@ -241,6 +285,12 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run only these configurations (labels as in the table)")
     parser.add_argument("--optimizer", action="append", default=[], metavar="LABEL=NAME=VALUE,...",
                         help="an extra optimizer configuration with these STREAMAPP_ overrides")
+    parser.add_argument("--fixed", type=int, nargs="+", default=list(FIXED), help="fixed pool sizes to run")
+    parser.add_argument("--max-size", type=int, default=BOUNDS[1], help="the optimizer's STREAMAPP_POOL_MAX_SIZE")
+    parser.add_argument("--remote-every", type=int, default=0, metavar="K",
+                        help="submit every K-th video as a URL on a local origin (0: none)")
+    parser.add_argument("--remote-speed", type=float, default=4.0, metavar="X",
+                        help="the origin sends each video at X times its play rate")
     parser.add_argument("--output-long-side", default="640", help="STREAMAPP_OUTPUT_LONG_SIDE for every run")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds a run may take")
     parser.add_argument("--results", type=Path, help="also append the table to this markdown file")
@@ -249,7 +299,7 @@ def main() -> None:
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
     default_size = Settings().pool_size
-    configs = configurations(default_size, args.optimizer)
+    configs = configurations(default_size, args.optimizer, tuple(args.fixed), (BOUNDS[0], args.max_size))
     if args.only:
         configs = {k: v for k, v in configs.items() if k in args.only}
     common = {"OUTPUT_LONG_SIDE": args.output_long_side}
@@ -257,8 +307,15 @@ def main() -> None:
     print(f"# bench.optimizer — {machine()}; work dir {work}", flush=True)
     videos = make_backlog(work, args.jobs)
     total = sum(v.duration_s for v in videos)
+    origin = None
+    if args.remote_every > 0:
+        origin = Origin(videos, args.remote_speed)
+        for video in videos[args.remote_every - 1::args.remote_every]:
+            video.url = f"{origin.base}/{video.path.name}"
+        common.update({"ALLOW_URLS": "true", "URL_TRUSTED_HOSTS": '["127.0.0.1"]'})
     print(f"backlog: {len(videos)} jobs, {total:.0f} video-s: " + ", ".join(
-        f"{v.duration_s:.0f}s {v.size[0]}x{v.size[1]} {v.priority} clips={v.max_clips}" for v in videos), flush=True)
+        f"{v.duration_s:.0f}s {v.size[0]}x{v.size[1]} {v.priority} clips={v.max_clips}{' remote' if v.url else ''}"
+        for v in videos), flush=True)
     runs: list[Run] = []
     with EmbeddedBroker(log_path=work / "broker.log") as broker:
         labels = list(configs)
@@ -284,6 +341,8 @@ def main() -> None:
     if args.results:
         with args.results.open("a") as fh:
             fh.write(f"\n### {' '.join(sys.argv[1:]) or 'default run'} ({machine()})\n\n{report}")
+    if origin is not None:
+        origin.close()
     shutil.rmtree(work, ignore_errors=True)
 
 
