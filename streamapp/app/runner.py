@@ -185,9 +185,10 @@ class StageRunner:
         for stale in out_dir.glob("clip-*"):  # a re-run with fewer clips leaves no orphans behind
             if stale.name.split(".")[0] not in {c["file"].split(".")[0] for c in clips}:
                 stale.unlink(missing_ok=True)
-        # Every render of this run has been renamed into place: what is left half-written came from a run
-        # killed with its worker.
-        await asyncio.to_thread(remove_temp_files, out_dir)
+        # Every render of this run has been renamed into place, and the signals were before this stage began:
+        # what is left half-written in either folder came from a run killed with its worker.
+        for folder in (out_dir, self.settings.jobs_dir / job_id):
+            await asyncio.to_thread(remove_temp_files, folder)
         timeline = await asyncio.to_thread(
             write_timeline, str(out_dir), media_path, source["fps"],
             [{**c, "start_s": c["start_s"], "end_s": c["end_s"]} for c in clips], options["aspect"],

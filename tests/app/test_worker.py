@@ -101,6 +101,20 @@ def test_video_becomes_clips_with_manifest(worker, bootstrap, topics, video, tmp
         assert (tmp_path / job["job_id"] / clip["thumbnail"]).stat().st_size > 0
 
 
+def test_half_files_of_a_killed_run_are_removed_when_the_job_ends(worker, bootstrap, topics, video, stack_env,
+                                                                   tmp_path) -> None:
+    job = submission(video, tmp_path, options=OPTIONS)
+    # What a pool process killed mid-write leaves behind (as in the fault-injection runs).
+    work_dir = Path(stack_env["STREAMAPP_DATA_DIR"]) / "jobs" / job["job_id"]
+    out_dir = tmp_path / job["job_id"]
+    for folder, name in ((work_dir, ".signals.4242-dead.part.npz"), (out_dir, ".clip-01.4242-dead.part.mp4")):
+        folder.mkdir(parents=True)
+        (folder / name).write_bytes(b"half")
+    assert asyncio.run(run_jobs(bootstrap, topics, [job]))[job["job_id"]].state == "done"
+    assert [p.name for p in [*work_dir.iterdir(), *out_dir.iterdir()] if ".part" in p.name] == []
+    assert (work_dir / "signals.npz").exists()
+
+
 def test_status_reads_the_job_table(worker, bootstrap, topics, video, tmp_path) -> None:
     job = submission(video, tmp_path, options=OPTIONS)
     asyncio.run(run_jobs(bootstrap, topics, [job]))
