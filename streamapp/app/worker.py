@@ -327,6 +327,12 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
                              permanent=True)
     from streamapp.transport.admin import ensure_topics
 
+    try:  # Faust keeps its own files under the data dir and fails with a traceback when it is missing
+        (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StreamappError(f"cannot create the data dir {settings.data_dir}: {exc.strerror}",
+                             code="config_invalid", permanent=True) from None
+
     asyncio.run(ensure_topics(settings.bootstrap_servers, Topics(settings.topic_prefix, settings.app_id).specs(),
                               replication=settings.topic_replication))
     asyncio.set_event_loop(asyncio.new_event_loop())
