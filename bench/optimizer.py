@@ -12,9 +12,10 @@ time runs from the first submission to the last job's end. Configurations run in
 different order, and the table shows medians. ``--optimizer`` adds an optimizer configuration with extra
 STREAMAPP_ settings (names without the prefix), e.g. ``--optimizer fast=OPTIMIZER_HYSTERESIS=1,OPTIMIZER_COOLDOWN_S=3``.
 
-``--remote-every K`` submits every K-th video as an http URL instead of a path, served from a local origin
-that delivers each file at ``--remote-speed`` times its play rate (4: a 60 s video arrives in 15 s, as a
-video of 8 Mbit/s does over a 32 Mbit/s link), so part of the backlog waits on the network, not the CPU.
+``--remote-every K`` submits every K-th video (the first, the K+1-th, ...) as an http URL instead of a path,
+served from a local origin that delivers each file at ``--remote-speed`` times its play rate (4: a 60 s video
+arrives in 15 s, as a video of 8 Mbit/s does over a 32 Mbit/s link), so part of the backlog waits on the
+network, not the CPU.
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ class Origin:
 
 def configurations(default_size: int, extra: list[str], fixed: tuple[int, ...] = FIXED,
                    bounds: tuple[int, int] = BOUNDS) -> dict[str, dict[str, str]]:
-    configs = {f"fixed {n}": {"OPTIMIZER_ENABLED": "false", "POOL_SIZE": str(n)} for n in fixed}
+    configs = {f"fixed {n}": {"OPTIMIZER_ENABLED": "false", "POOL_SIZE": str(n),
+                              "POOL_MAX_SIZE": str(max(n, bounds[1]))} for n in fixed}
     optimizer = {"OPTIMIZER_ENABLED": "true", "POOL_SIZE": str(default_size), "POOL_MIN_SIZE": str(bounds[0]),
                  "POOL_MAX_SIZE": str(bounds[1]), "METRICS_INTERVAL_S": "1"}
     configs["optimizer"] = dict(optimizer)
@@ -310,7 +312,7 @@ def main() -> None:
     origin = None
     if args.remote_every > 0:
         origin = Origin(videos, args.remote_speed)
-        for video in videos[args.remote_every - 1::args.remote_every]:
+        for video in videos[::args.remote_every]:
             video.url = f"{origin.base}/{video.path.name}"
         common.update({"ALLOW_URLS": "true", "URL_TRUSTED_HOSTS": '["127.0.0.1"]'})
     print(f"backlog: {len(videos)} jobs, {total:.0f} video-s: " + ", ".join(

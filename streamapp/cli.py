@@ -68,7 +68,9 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        die(f"bad setting STREAMAPP_{str(first['loc'][0]).upper()}: {first['msg']}", EXIT_USAGE)
+        # A rule across settings (pool_size within its bounds) has no single setting to name.
+        where = f"setting STREAMAPP_{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
+        die(f"bad {where}: {first['msg']}", EXIT_USAGE)
         raise  # unreachable
 
 
