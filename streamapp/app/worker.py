@@ -137,43 +137,67 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     async def close_offsets(app: faust.App, **kwargs: Any) -> None:
         await applied.close()
 
-    async def accept(event: faust.EventT) -> dict[str, Any] | None:
+    async def accept_value(topic: str, partition: int, offset: int, value: bytes | None) -> dict[str, Any] | None:
         """Decode and validate; an invalid event goes to the dead-letter topic and is skipped."""
-        message = event.message
-        metrics.EVENTS.labels(message.topic, "in").inc()
+        metrics.EVENTS.labels(topic, "in").inc()
         try:
-            return events.decode(event.value or b"", settings.max_event_bytes)
+            return events.decode(value or b"", settings.max_event_bytes)
         except StreamappError as exc:
             # A quarter of the size limit keeps the dead letter itself under it.
-            raw_value = (event.value or b"")[: settings.max_event_bytes // 4].decode("utf-8", "replace")
+            raw_value = (value or b"")[: settings.max_event_bytes // 4].decode("utf-8", "replace")
             await send_reliably(
                 "dead_letter",
                 {
                     "schema_version": events.SCHEMA_VERSION,
                     "type": "dead_letter",
-                    "topic": message.topic,
-                    "partition": message.partition,
-                    "offset": message.offset,
+                    "topic": topic,
+                    "partition": partition,
+                    "offset": offset,
                     "reason": str(exc),
                     "value": raw_value,
                 },
-                key=f"{message.topic}:{message.partition}:{message.offset}",
+                key=f"{topic}:{partition}:{offset}",
             )
-            metrics.DEAD_LETTERS.labels(message.topic).inc()
-            log.warning("dead-lettered %s[%s]@%s: %s", message.topic, message.partition, message.offset, exc)
+            metrics.DEAD_LETTERS.labels(topic).inc()
+            log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, exc)
             return None
+
+    async def accept(event: faust.EventT) -> dict[str, Any] | None:
+        message = event.message
+        return await accept_value(message.topic, message.partition, message.offset, event.value)
+
+    async def take_in(topic: str, partition: int, offset: int, value: bytes | None) -> None:
+        """A submission becomes a queued job in the job log; the scheduler orders the work by priority."""
+        submitted = await accept_value(topic, partition, offset, value)
+        if submitted is not None and submitted["type"] == "video_submitted":
+            request = submitted["request"]
+            await send_reliably("job_status", events.status_event(
+                submitted["job_id"], "queued", "submit", request=request, priority=request["priority"],
+                path=request["path"]))
+        applied.mark(topic, partition, offset)
 
     @app.agent(channels["videos"], name="extract")
     async def extract_agent(stream: faust.StreamT) -> None:
-        # Drain submissions into the job log at once; the scheduler orders the work by priority.
+        # Drain submissions into the job log at once.
         async for event in stream.events():
-            value = await accept(event)
-            if value is not None and value["type"] == "video_submitted":
-                request = value["request"]
-                await send_reliably("job_status", events.status_event(
-                    value["job_id"], "queued", "submit", request=request, priority=request["priority"],
-                    path=request["path"]))
-            mark(event)
+            message = event.message
+            await take_in(message.topic, message.partition, message.offset, event.value)
+
+    @app.on_partitions_assigned.connect
+    async def note_group_offsets(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
+        await applied.assigned((tp.topic, tp.partition) for tp in assigned
+                               if tp.topic in (topics.videos, topics.job_status))
+
+    @app.timer(2.0)
+    @guarded
+    async def take_in_skipped() -> None:
+        for tp, first, stop in applied.holes(topics.videos):
+            log.warning("%s[%d] offsets %d..%d never reached the extract agent (a Faust race at assignment); "
+                        "taking them in directly", tp.topic, tp.partition, first, stop - 1)
+            for record in await applied.read(tp, first, stop):
+                await take_in(record.topic, record.partition, record.offset, record.value)
+            applied.settle(tp, first, stop)
+            metrics.INTAKE_REPAIRS.inc(stop - first)
 
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streamapp.app.catch_up import AppliedOffsets, behind
+from streamapp.app.catch_up import AppliedOffsets, Ledger, behind
 from streamapp.transport.admin import ensure_topics
 from streamapp.transport.topics import TopicSpec
 
@@ -19,6 +19,59 @@ def test_behind_names_partitions_whose_log_end_is_past_what_was_applied() -> Non
     assert behind({A0: 3, A1: 0}, {A0: 3}) == []
     assert behind({A0: 3, A1: 2}, {A0: 2, A1: 2}) == [A0]
     assert behind({A0: 1}, {}) == [A0]
+
+
+def test_ledger_finds_the_run_skipped_before_a_later_offset() -> None:
+    ledger = Ledger()
+    ledger.mark(13)                  # Faust delivered 13 before this worker knew where the group stood
+    assert ledger.hole() is None     # no start yet: nothing to compare with
+    ledger.begin(12)
+    assert ledger.hole() == (12, 13) and ledger.next == 14
+    ledger.mark(12)
+    assert ledger.hole() is None and ledger.next == 14
+    ledger.mark(16)
+    assert ledger.hole() == (14, 16)
+    ledger.mark(14)
+    ledger.mark(15)
+    ledger.mark(3)                   # a repeat from before the start changes nothing
+    assert ledger.hole() is None and ledger.next == 17 and ledger.above == set()
+
+
+def test_ledger_in_order_keeps_no_set() -> None:
+    ledger = Ledger()
+    ledger.begin(0)
+    for offset in range(1000):
+        ledger.mark(offset)
+    assert ledger.below == 1000 and ledger.above == set()
+
+
+@pytest.mark.integration
+def test_a_skipped_submission_is_named_and_read_back(bootstrap: str) -> None:
+    topic, group = f"holes-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
+    tp = TopicPartition(topic, 0)
+
+    async def scenario() -> tuple[list, list, list, list[bytes], list]:
+        await ensure_topics(bootstrap, [TopicSpec(topic, 1)])
+        async with AIOKafkaProducer(bootstrap_servers=bootstrap) as producer:
+            for i in range(4):
+                await producer.send_and_wait(topic, b"v%d" % i, partition=0)
+        offsets = AppliedOffsets(bootstrap, group, lambda: [(topic, 0)])
+        try:
+            await offsets.assigned([(topic, 0)])  # the group never committed: it starts at the log's start
+            for offset in (0, 2, 3):              # offset 1 never reached the agent
+                offsets.mark(topic, 0, offset)
+            first, second = offsets.holes(topic), offsets.holes(topic)  # a hole must last one interval
+            records = await offsets.read(tp, 1, 2)
+            offsets.settle(tp, 1, 2)
+            after = offsets.holes(topic) + offsets.holes(topic)
+        finally:
+            await offsets.close()
+        return first, second, [r.offset for r in records], [r.value for r in records], after
+
+    first, second, read_offsets, values, after = asyncio.run(scenario())
+    assert first == [] and second == [(tp, 1, 2)]
+    assert read_offsets == [1] and values == [b"v1"]
+    assert after == []
 
 
 @pytest.mark.integration
