@@ -61,7 +61,7 @@ BACKLOG = [
     (40.0, 640, 360, "normal", 3),
 ]
 CLIP_OPTIONS = {"min_duration_s": 5.0, "max_duration_s": 10.0}
-BOUNDS = (1, 3)
+MIN_SIZE = 1  # the optimizer's lower bound; the upper one is --max-size
 FIXED = (1, 2, 3)
 SETTLE_S = 6.0  # after the web port opens: the consumer group forms and the pool warms
 
@@ -160,7 +160,7 @@ class Origin:
 
 
 def configurations(default_size: int, extra: list[str], fixed: tuple[int, ...] = FIXED,
-                   bounds: tuple[int, int] = BOUNDS) -> dict[str, dict[str, str]]:
+                   bounds: tuple[int, int] = (MIN_SIZE, 3)) -> dict[str, dict[str, str]]:
     configs = {f"fixed {n}": {"OPTIMIZER_ENABLED": "false", "POOL_SIZE": str(n),
                               "POOL_MAX_SIZE": str(max(n, bounds[1]))} for n in fixed}
     optimizer = {"OPTIMIZER_ENABLED": "true", "POOL_SIZE": str(default_size), "POOL_MIN_SIZE": str(bounds[0]),
@@ -288,7 +288,8 @@ def main() -> None:
     parser.add_argument("--optimizer", action="append", default=[], metavar="LABEL=NAME=VALUE,...",
                         help="an extra optimizer configuration with these STREAMAPP_ overrides")
     parser.add_argument("--fixed", type=int, nargs="+", default=list(FIXED), help="fixed pool sizes to run")
-    parser.add_argument("--max-size", type=int, default=BOUNDS[1], help="the optimizer's STREAMAPP_POOL_MAX_SIZE")
+    parser.add_argument("--max-size", type=int, default=Settings().pool_max_size,
+                        help="the optimizer's STREAMAPP_POOL_MAX_SIZE (default: the setting's default)")
     parser.add_argument("--remote-every", type=int, default=0, metavar="K",
                         help="submit every K-th video as a URL on a local origin (0: none)")
     parser.add_argument("--remote-speed", type=float, default=4.0, metavar="X",
@@ -301,7 +302,7 @@ def main() -> None:
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     redis.Redis.from_url(redis_url, socket_connect_timeout=2).ping()
     default_size = Settings().pool_size
-    configs = configurations(default_size, args.optimizer, tuple(args.fixed), (BOUNDS[0], args.max_size))
+    configs = configurations(default_size, args.optimizer, tuple(args.fixed), (MIN_SIZE, args.max_size))
     if args.only:
         configs = {k: v for k, v in configs.items() if k in args.only}
     common = {"OUTPUT_LONG_SIDE": args.output_long_side}

@@ -54,8 +54,10 @@ class Settings(BaseSettings):
     # Work
     pool_size: int = Field(2, ge=1, le=64, description="process-pool size at start")
     pool_min_size: int = Field(1, ge=1, le=64, description="the optimizer's lower bound")
-    pool_max_size: int = Field(default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1, le=64,
-                               description="the optimizer's upper bound (default: cores + 1)")
+    # Past the cores: a slot whose job waits on a download holds no CPU, and the optimizer grows only
+    # while the CPU has headroom (bench/RESULTS-optimizer.md, backlog with URL inputs).
+    pool_max_size: int = Field(default_factory=lambda: min(64, 2 * (os.cpu_count() or 1) + 2), ge=1, le=64,
+                               description="the optimizer's upper bound (default: 2 x cores + 2)")
     optimizer_enabled: bool = True
     metrics_interval_s: float = Field(1.0, gt=0, description="how often a worker samples its load")
     optimizer_hysteresis: int = Field(2, ge=1, description="samples in a row a rule must hold")

@@ -6,7 +6,10 @@ Rules, checked in this order on every sample:
 2. ``memory_pressure``  memory is tight (mem_percent > mem_high_percent or available < mem_min_available_bytes)
                         for ``hysteresis`` consecutive samples: shrink by ``step``.
 3. ``backlog_growing``  the total backlog (lag) grew on each of ``hysteresis`` consecutive samples while CPU
-                        had headroom (< cpu_headroom_percent) and memory was fine: grow by ``step``.
+                        had headroom (< cpu_headroom_percent) and memory was fine: grow to the size the CPU
+                        could carry (size x headroom / the streak's busiest CPU sample, as the Flink autoscaler
+                        scales by busy time), at least ``step`` more and at most one more per waiting job. Slots
+                        that wait on the network (URL inputs) leave the CPU idle, so the pool jumps at once.
 4. ``idle``             no lag and no busy pool slot for ``idle_for_s`` seconds (and ``hysteresis`` samples):
                         shrink by ``step``.
 
@@ -17,6 +20,7 @@ decision (resizes the pool) and reports the new size in the next sample.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 GIB = 1024**3
@@ -72,6 +76,7 @@ class Decision:
 class _Streaks:
     memory: int = 0
     backlog: int = 0
+    cpu_peak: float = 0.0  # the busiest CPU sample of the backlog streak
     idle: int = 0
     idle_since: float | None = None
     history: list[MetricsSample] = field(default_factory=list)
@@ -139,9 +144,9 @@ class Optimizer:
         if self._streaks.backlog >= n and size < self.bounds.max_size:
             first = self._streaks.history[0].total_lag if self._streaks.history else 0
             return self._decide(
-                sample, self.bounds.clamp(size + self.step), "backlog_growing",
+                sample, self.growth_target(sample), "backlog_growing",
                 f"backlog grew or waited on a busy pool for {n} samples ({first} -> {sample.total_lag} waiting; "
-                f"{_per_stage(sample.stage_lag)}) with CPU at {sample.cpu_percent:.0f}% "
+                f"{_per_stage(sample.stage_lag)}) with CPU at most {self._streaks.cpu_peak:.0f}% "
                 f"(< {self.cpu_headroom_percent:.0f}%) and memory fine: growing",
             )
 
@@ -154,6 +159,15 @@ class Optimizer:
                 f"(>= {self.idle_for_s:.0f} s): shrinking",
             )
         return None
+
+    def growth_target(self, sample: MetricsSample) -> int:
+        """The size to grow to: what the CPU could carry at the headroom, if the work is there."""
+        size = sample.pool_size
+        target = size + self.step
+        if self.cpu_headroom_percent < 100.0:  # 100 means "ignore the CPU": one step at a time
+            carried = math.ceil(size * self.cpu_headroom_percent / max(self._streaks.cpu_peak, 10.0))
+            target = max(target, min(carried, size + sample.total_lag))
+        return self.bounds.clamp(target)
 
     def _update_streaks(self, sample: MetricsSample, previous: MetricsSample | None) -> None:
         streaks = self._streaks
@@ -173,8 +187,10 @@ class Optimizer:
             if streaks.backlog == 0 and previous is not None:
                 streaks.history = [previous]
             streaks.backlog += 1
+            streaks.cpu_peak = max(streaks.cpu_peak, sample.cpu_percent)
         else:
             streaks.backlog = 0
+            streaks.cpu_peak = 0.0
             streaks.history = []
 
         if sample.total_lag == 0 and sample.total_busy == 0:

@@ -23,14 +23,33 @@ def test_grows_when_backlog_grows_with_cpu_headroom() -> None:
     decisions = feed(opt, [sample(t * 10, lag=5 + t * 5, busy=4) for t in range(4)])
     assert len(decisions) == 1
     d = decisions[0]
-    assert (d.rule, d.pool_size_from, d.pool_size_to, d.at) == ("backlog_growing", 4, 5, 30)
-    assert "for 3 samples (5 -> 20 waiting" in d.reason and "CPU at 40%" in d.reason
+    # 4 slots at 40 % CPU: 8 would reach the 75 % headroom
+    assert (d.rule, d.pool_size_from, d.pool_size_to, d.at) == ("backlog_growing", 4, 8, 30)
+    assert "for 3 samples (5 -> 20 waiting" in d.reason and "CPU at most 40%" in d.reason
+
+
+def test_growth_is_sized_by_the_cpu_and_the_waiting_work() -> None:
+    def grown(size: int, cpus: list[float], lag: int) -> int:
+        opt = Optimizer(Bounds(1, 32), cooldown_s=0, hysteresis=len(cpus), cpu_headroom_percent=90.0)
+        samples = [sample(0, lag=lag, busy=size, size=size, cpu=cpus[0])]
+        samples += [sample(i + 1, lag=lag, busy=size, size=size, cpu=cpu) for i, cpu in enumerate(cpus)]
+        decisions = feed(opt, samples)
+        assert len(decisions) == 1
+        return decisions[0].pool_size_to
+
+    assert grown(2, [3.0, 3.0], lag=20) == 18    # slots waiting on downloads: the CPU could carry 2 x 90/10
+    assert grown(2, [3.0, 3.0], lag=3) == 5      # ... but only three jobs wait
+    assert grown(4, [80.0, 80.0], lag=20) == 5   # a busy CPU: one step
+    assert grown(2, [20.0, 60.0], lag=20) == 3   # the busiest sample of the streak counts
+    ignoring_cpu = Optimizer(Bounds(1, 32), cooldown_s=0, hysteresis=1, cpu_headroom_percent=100.0)
+    assert [d.pool_size_to for d in feed(ignoring_cpu, [sample(0, lag=9, busy=2, size=2, cpu=3.0),
+                                                        sample(1, lag=9, busy=2, size=2, cpu=3.0)])] == [3]
 
 
 def test_grows_when_a_steady_backlog_waits_on_a_saturated_pool() -> None:
     opt = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
     decisions = feed(opt, [sample(t * 10, lag=6, busy=2, size=2) for t in range(3)])
-    assert [(d.rule, d.pool_size_to) for d in decisions] == [("backlog_growing", 3)]
+    assert [(d.rule, d.pool_size_to) for d in decisions] == [("backlog_growing", 4)]  # 2 x 75 / 40
     # the same steady backlog with idle pool processes is not a reason to grow
     calm = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
     assert feed(calm, [sample(t * 10, lag=6, busy=1, size=2) for t in range(5)]) == []
@@ -100,7 +119,7 @@ def test_never_grows_past_the_maximum() -> None:
 
 
 def test_cooldown_spaces_decisions() -> None:
-    opt = Optimizer(Bounds(1, 16), cooldown_s=60, hysteresis=1)
+    opt = Optimizer(Bounds(1, 16), cooldown_s=60, hysteresis=1, cpu_headroom_percent=100.0)  # one step each
     size = 4
     decisions = []
     for i in range(20):
