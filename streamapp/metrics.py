@@ -19,8 +19,8 @@ JOBS_FINISHED = Counter("streamapp_jobs_finished_total", "Jobs that ended, done 
 JOBS = Gauge("streamapp_jobs", "Jobs known to this worker's table, by state", ["state"], registry=REGISTRY)
 DEAD_LETTERS = Counter("streamapp_dead_letters_total", "Events sent to the dead-letter topic", ["topic"],
                        registry=REGISTRY)
-INTAKE_REPAIRS = Counter("streamapp_intake_repairs_total",
-                         "Submissions Faust skipped at an assignment and the worker read in directly",
+SKIPPED_EVENTS = Counter("streamapp_skipped_events_total",
+                         "Events Faust skipped at an assignment that the worker recovered, by topic", ["topic"],
                          registry=REGISTRY)
 CACHE = Counter("streamapp_cache_requests_total", "Result-cache lookups", ["result"], registry=REGISTRY)
 CACHE_UP = Gauge("streamapp_cache_up", "1 when Redis answers, 0 when the pipeline runs uncached",

@@ -74,7 +74,8 @@ class Operations:
         return Optimizer(Bounds(self.settings.pool_min_size, max(self.settings.pool_min_size,
                                                                   self.settings.pool_max_size)),
                          cooldown_s=self.settings.optimizer_cooldown_s, hysteresis=self.settings.optimizer_hysteresis,
-                         cpu_headroom_percent=self.settings.optimizer_cpu_headroom_percent)
+                         cpu_headroom_percent=self.settings.optimizer_cpu_headroom_percent,
+                         base_size=self.settings.pool_size)
 
     def sample(self) -> dict[str, Any]:
         """This worker's load now, as a metrics_sample event."""
@@ -98,6 +99,7 @@ class Operations:
         return events.validate({
             "schema_version": events.SCHEMA_VERSION, "type": "metrics_sample", "worker_id": self.worker_id,
             "at": now, "stage_lag": waiting, "stage_busy": busy, "pool_size": self.pool.size,
+            "input_wait": self.scheduler.runner.fetching,
             "cpu_percent": float(system["cpu_percent"]), "mem_percent": float(system["mem_percent"]),
             "mem_available_bytes": int(system["mem_available_bytes"]), "throughput_jobs_per_min": per_minute,
             "failure_rate": failure_rate, "stage_p95_s": p95,
@@ -110,7 +112,8 @@ class Operations:
         if self.settings.optimizer_enabled:
             decision = self.optimizer.observe(MetricsSample(
                 at=sample["at"], stage_lag=sample["stage_lag"], stage_busy=sample["stage_busy"],
-                pool_size=sample["pool_size"], cpu_percent=sample["cpu_percent"], mem_percent=sample["mem_percent"],
+                pool_size=sample["pool_size"], input_wait=sample.get("input_wait", 0),
+                cpu_percent=sample["cpu_percent"], mem_percent=sample["mem_percent"],
                 mem_available_bytes=sample["mem_available_bytes"],
                 throughput_jobs_per_min=sample["throughput_jobs_per_min"]))
             if decision is not None:

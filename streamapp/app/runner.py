@@ -78,6 +78,7 @@ class StageRunner:
         self.pool = pool
         self.cache = cache
         self.send = send
+        self.fetching = 0  # jobs holding a slot while their URL input downloads (no CPU used)
 
     async def status(self, job: dict[str, Any], state: str, stage: str, progress: float = 0.0,
                      **extra: Any) -> None:
@@ -104,7 +105,11 @@ class StageRunner:
             raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
         dest = self._download_path(job)
         if not dest.exists():
-            await asyncio.to_thread(download, path, dest, 20 * 1024**3, self.settings.url_trusted_hosts)
+            self.fetching += 1
+            try:
+                await asyncio.to_thread(download, path, dest, 20 * 1024**3, self.settings.url_trusted_hosts)
+            finally:
+                self.fetching -= 1
         return str(dest)
 
     async def extract(self, job: dict[str, Any]) -> None:

@@ -190,14 +190,23 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
 
     @app.timer(2.0)
     @guarded
-    async def take_in_skipped() -> None:
+    async def recover_skipped() -> None:
         for tp, first, stop in applied.holes(topics.videos):
             log.warning("%s[%d] offsets %d..%d never reached the extract agent (a Faust race at assignment); "
                         "taking them in directly", tp.topic, tp.partition, first, stop - 1)
             for record in await applied.read(tp, first, stop):
                 await take_in(record.topic, record.partition, record.offset, record.value)
             applied.settle(tp, first, stop)
-            metrics.INTAKE_REPAIRS.inc(stop - first)
+            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(stop - first)
+        # The jobs table may only be written inside its agent's stream, so skipped job-status events are
+        # published again (same key, same partition); folding them twice changes nothing.
+        for tp, first, stop in applied.holes(topics.job_status):
+            log.warning("%s[%d] offsets %d..%d never reached the track-jobs agent (a Faust race at assignment); "
+                        "publishing them again", tp.topic, tp.partition, first, stop - 1)
+            for record in await applied.read(tp, first, stop):
+                await channels["job_status"].send(key=record.key, value=record.value, partition=tp.partition)
+            applied.settle(tp, first, stop)
+            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(stop - first)
 
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:

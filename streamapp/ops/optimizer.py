@@ -5,15 +5,19 @@ Rules, checked in this order on every sample:
 1. ``bounds``           the pool is outside [min_size, max_size]: clamp at once (no hysteresis, no cooldown).
 2. ``memory_pressure``  memory is tight (mem_percent > mem_high_percent or available < mem_min_available_bytes)
                         for ``hysteresis`` consecutive samples: shrink by ``step``.
-3. ``backlog_growing``  the total backlog (lag) grew on each of ``hysteresis`` consecutive samples while CPU
-                        had headroom (< cpu_headroom_percent) and memory was fine: grow to the size the CPU
-                        could carry (size x headroom / the streak's busiest CPU sample, as the Flink autoscaler
-                        scales by busy time), at least ``step`` more and at most one more per waiting job. Slots
-                        that wait on the network (URL inputs) leave the CPU idle, so the pool jumps at once.
-4. ``idle``             no lag and no busy pool slot for ``idle_for_s`` seconds (and ``hysteresis`` samples):
+3. ``backlog_growing``  the total backlog (lag) grew, or waited on a full pool, on each of ``hysteresis``
+                        consecutive samples while memory was fine and either the CPU had headroom
+                        (< cpu_headroom_percent) or slots were waiting on their input (URL downloads, which use
+                        no CPU): grow to the larger of the size the CPU could carry (size x headroom / the
+                        streak's busiest CPU sample, as the Flink autoscaler scales by busy time) and one more
+                        slot per slot waiting on input; at least ``step`` more, at most one more per waiting job.
+4. ``cpu_saturated``    the pool is above its starting size and the CPU is at or over the headroom with no slot
+                        waiting on input, for ``hysteresis`` samples: shrink by ``step`` (extra slots pay off
+                        only while they wait on the network; on a busy CPU they slow every job down).
+5. ``idle``             no lag and no busy pool slot for ``idle_for_s`` seconds (and ``hysteresis`` samples):
                         shrink by ``step``.
 
-Rules 2-4 wait ``cooldown_s`` after the previous decision, and every decision resets the streaks, so
+Rules 2-5 wait ``cooldown_s`` after the previous decision, and every decision resets the streaks, so
 the pool changes at most one step per cooldown and only on sustained conditions. The caller applies a
 decision (resizes the pool) and reports the new size in the next sample.
 """
@@ -36,6 +40,7 @@ class MetricsSample:
     mem_percent: float
     mem_available_bytes: int
     throughput_jobs_per_min: float = 0.0
+    input_wait: int = 0                         # slots whose job waits on its input (a download)
 
     @property
     def total_lag(self) -> int:
@@ -77,6 +82,7 @@ class _Streaks:
     memory: int = 0
     backlog: int = 0
     cpu_peak: float = 0.0  # the busiest CPU sample of the backlog streak
+    saturated: int = 0
     idle: int = 0
     idle_since: float | None = None
     history: list[MetricsSample] = field(default_factory=list)
@@ -96,6 +102,7 @@ class Optimizer:
         mem_high_percent: float = 85.0,
         mem_min_available_bytes: int = GIB,
         idle_for_s: float = 300.0,
+        base_size: int | None = None,
     ) -> None:
         if hysteresis < 1 or step < 1 or cooldown_s < 0 or idle_for_s < 0:
             raise ValueError("hysteresis and step must be >= 1; cooldown_s and idle_for_s >= 0")
@@ -107,6 +114,8 @@ class Optimizer:
         self.mem_high_percent = mem_high_percent
         self.mem_min_available_bytes = mem_min_available_bytes
         self.idle_for_s = idle_for_s
+        # The starting size ``cpu_saturated`` shrinks back to; None turns that rule off.
+        self.base_size = bounds.clamp(base_size) if base_size is not None else None
         self.last_decision: Decision | None = None
         self._streaks = _Streaks()
         self._previous: MetricsSample | None = None
@@ -150,6 +159,13 @@ class Optimizer:
                 f"(< {self.cpu_headroom_percent:.0f}%) and memory fine: growing",
             )
 
+        if self.base_size is not None and self._streaks.saturated >= n and size > self.base_size:
+            return self._decide(
+                sample, max(self.base_size, size - self.step), "cpu_saturated",
+                f"CPU at {sample.cpu_percent:.0f}% (>= {self.cpu_headroom_percent:.0f}%) for {n} samples and no "
+                f"slot waiting on input: shrinking toward the starting size {self.base_size}",
+            )
+
         idle_since = self._streaks.idle_since
         if (self._streaks.idle >= n and idle_since is not None and sample.at - idle_since >= self.idle_for_s
                 and size > self.bounds.min_size):
@@ -163,11 +179,11 @@ class Optimizer:
     def growth_target(self, sample: MetricsSample) -> int:
         """The size to grow to: what the CPU could carry at the headroom, if the work is there."""
         size = sample.pool_size
-        target = size + self.step
-        if self.cpu_headroom_percent < 100.0:  # 100 means "ignore the CPU": one step at a time
-            carried = math.ceil(size * self.cpu_headroom_percent / max(self._streaks.cpu_peak, 10.0))
-            target = max(target, min(carried, size + sample.total_lag))
-        return self.bounds.clamp(target)
+        target = size + max(self.step, sample.input_wait)
+        peak = self._streaks.cpu_peak
+        if self.cpu_headroom_percent < 100.0 and peak < self.cpu_headroom_percent:  # 100: ignore the CPU
+            target = max(target, math.ceil(size * self.cpu_headroom_percent / max(peak, 10.0)))
+        return self.bounds.clamp(min(target, size + max(self.step, sample.total_lag)))
 
     def _update_streaks(self, sample: MetricsSample, previous: MetricsSample | None) -> None:
         streaks = self._streaks
@@ -176,7 +192,8 @@ class Optimizer:
         # A backlog that grows, or one that waits while every pool process is busy, wants more workers,
         # provided the CPU has headroom to run them.
         saturated = sample.total_lag > 0 and sample.total_busy >= sample.pool_size
-        headroom = self.cpu_headroom_percent >= 100.0 or sample.cpu_percent < self.cpu_headroom_percent
+        cpu_free = self.cpu_headroom_percent >= 100.0 or sample.cpu_percent < self.cpu_headroom_percent
+        headroom = cpu_free or sample.input_wait > 0  # a slot waiting on the network holds no CPU
         growing = (
             previous is not None
             and (sample.total_lag > previous.total_lag or saturated)
@@ -192,6 +209,8 @@ class Optimizer:
             streaks.backlog = 0
             streaks.cpu_peak = 0.0
             streaks.history = []
+
+        streaks.saturated = streaks.saturated + 1 if not cpu_free and sample.input_wait == 0 else 0
 
         if sample.total_lag == 0 and sample.total_busy == 0:
             streaks.idle += 1

@@ -8,10 +8,11 @@ from streamapp.ops.optimizer import GIB, Bounds, Decision, MetricsSample, Optimi
 
 
 def sample(at: float, lag: int = 0, busy: int = 0, size: int = 4, cpu: float = 40.0, mem: float = 50.0,
-           avail: int = 8 * GIB) -> MetricsSample:
+           avail: int = 8 * GIB, input_wait: int = 0) -> MetricsSample:
     return MetricsSample(at=at, stage_lag={"extract": lag, "score": 0, "export": 0},
                          stage_busy={"extract": busy, "score": 0, "export": 0}, pool_size=size, cpu_percent=cpu,
-                         mem_percent=mem, mem_available_bytes=avail, throughput_jobs_per_min=1.0)
+                         mem_percent=mem, mem_available_bytes=avail, throughput_jobs_per_min=1.0,
+                         input_wait=input_wait)
 
 
 def feed(opt: Optimizer, samples: list[MetricsSample]) -> list[Decision]:
@@ -53,6 +54,29 @@ def test_grows_when_a_steady_backlog_waits_on_a_saturated_pool() -> None:
     # the same steady backlog with idle pool processes is not a reason to grow
     calm = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
     assert feed(calm, [sample(t * 10, lag=6, busy=1, size=2) for t in range(5)]) == []
+
+
+def test_slots_waiting_on_downloads_grow_the_pool_even_on_a_busy_cpu() -> None:
+    # One job's analysis fills both cores while two other slots wait on their downloads.
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2, cpu_headroom_percent=90.0, base_size=2)
+    decisions = feed(opt, [sample(i, lag=9, busy=4, size=4, cpu=99.0, input_wait=2) for i in range(3)])
+    assert [(d.rule, d.pool_size_to) for d in decisions] == [("backlog_growing", 6)]
+    # without the downloads the same busy CPU is no reason to grow
+    busy = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2, cpu_headroom_percent=90.0)
+    assert feed(busy, [sample(i, lag=9, busy=4, size=4, cpu=99.0) for i in range(3)]) == []
+
+
+def test_a_saturated_cpu_shrinks_back_to_the_starting_size_once_downloads_are_over() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2, cpu_headroom_percent=90.0, base_size=2)
+    size, sizes = 5, []
+    for i in range(10):
+        waiting_on_input = 1 if i < 3 else 0  # a download holds a slot for the first samples
+        d = opt.observe(sample(i, lag=0, busy=size, size=size, cpu=98.0, input_wait=waiting_on_input))
+        if d is not None:
+            assert d.rule == "cpu_saturated" and "starting size 2" in d.reason
+            size = d.pool_size_to
+        sizes.append(size)
+    assert sizes == [5, 5, 5, 5, 4, 4, 3, 3, 2, 2]
 
 
 def test_hysteresis_needs_consecutive_growth() -> None:
