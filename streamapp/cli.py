@@ -22,6 +22,7 @@ import orjson
 import typer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -71,6 +72,9 @@ def load_settings() -> Settings:
         # A rule across settings (pool_size within its bounds) has no single setting to name.
         where = f"setting STREAMAPP_{str(first['loc'][0]).upper()}" if first["loc"] else "settings"
         die(f"bad {where}: {first['msg']}", EXIT_USAGE)
+        raise  # unreachable
+    except SettingsError as exc:  # a list or mapping setting that is not JSON
+        die(f"bad settings: {exc} (lists and mappings are JSON, e.g. '[\"a\", \"b\"]')", EXIT_USAGE)
         raise  # unreachable
 
 

@@ -87,6 +87,8 @@ def test_usage_errors_exit_2_in_one_line(cli_env, tmp_path) -> None:
     result = run_cli(["worker"], {**cli_env, "STREAMAPP_POOL_SIZE": "5", "STREAMAPP_POOL_MAX_SIZE": "3"}, timeout=60)
     assert result.returncode == 2 and "pool_size must lie between" in result.stderr
     assert "Traceback" not in result.stderr
+    result = run_cli(["worker"], {**cli_env, "STREAMAPP_URL_TRUSTED_HOSTS": "media.local"}, timeout=60)
+    assert result.returncode == 2 and "url_trusted_hosts" in result.stderr and "Traceback" not in result.stderr
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     result = run_cli(["worker"], {**cli_env, "STREAMAPP_BROKER": "kafka://127.0.0.1:9",

@@ -71,18 +71,20 @@ class Ledger:
 
 
 class AppliedOffsets:
-    """Agents ``mark`` each event once applied; ``wait`` returns once the marks reach the log ends read
-    at its start (True), or when ``timeout_s`` runs out (False)."""
+    """Agents ``mark`` each event once applied; ``wait`` returns once the marks reach the log ends (True),
+    or when ``timeout_s`` runs out (False). ``upstream`` names the topic whose events, once applied, add
+    events to the others (submissions become job-status events): it is waited on first."""
 
-    def __init__(self, bootstrap: str, group_id: str, partitions: Callable[[], Iterable[tuple[str, int]]]) -> None:
+    def __init__(self, bootstrap: str, group_id: str, partitions: Callable[[], Iterable[tuple[str, int]]],
+                 upstream: str | None = None) -> None:
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._partitions = partitions
+        self._upstream = upstream
         self._ledgers: dict[TopicPartition, Ledger] = {}
-        # Where the group's consumer started each partition this worker holds: events before it were
-        # applied by whoever held the partition then, and never pass through this worker's agents.
-        self._start: dict[TopicPartition, int] = {}
-        self._suspects: set[tuple[TopicPartition, int, int]] = set()
+        self._suspects: dict[str, set[tuple[TopicPartition, int, int]]] = {}
+        # Holes of partitions given away before they were recovered: reading a log needs no ownership.
+        self._orphans: set[tuple[TopicPartition, int, int]] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
 
@@ -92,19 +94,22 @@ class AppliedOffsets:
     async def assigned(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Call when partitions are (re)assigned, before their events flow: reads where the group stands."""
         held = {TopicPartition(topic, partition) for topic, partition in partitions}
-        for memo in (self._ledgers, self._start):
-            for tp in [tp for tp in memo if tp not in held]:
-                memo.pop(tp)
-        new = [tp for tp in held if tp not in self._start]
-        if not new:
-            return
+        for tp in [tp for tp in self._ledgers if tp not in held]:
+            ledger = self._ledgers.pop(tp)
+            if (hole := ledger.hole()) is not None:
+                self._orphans.add((tp, *hole))
         try:
-            starts = await self._committed(new)
-        except Exception as exc:  # holes before the first applied offset go unseen this time
+            await self._begin(held)
+        except Exception as exc:  # holes before the first applied offset go unseen until the next try
             log.warning("could not read the group's offsets: %s", exc)
             await self.close()
+
+    async def _begin(self, partitions: Iterable[TopicPartition]) -> None:
+        """Start the ledgers of these partitions that have none yet at the group's committed offset."""
+        new = [tp for tp in partitions if tp not in self._ledgers or self._ledgers[tp].start is None]
+        if not new:
             return
-        self._start.update(starts)
+        starts = await self._committed(new)
         for tp, start in starts.items():
             self._ledgers.setdefault(tp, Ledger()).begin(start)
         log.info("taking over %s", ", ".join(f"{tp.topic}[{tp.partition}] at {start}"
@@ -112,24 +117,27 @@ class AppliedOffsets:
 
     def settle(self, tp: TopicPartition, first: int, stop: int) -> None:
         """Offsets [first, stop) were read and taken in by hand (an offset without a record counts too)."""
-        ledger = self._ledgers.setdefault(tp, Ledger())
-        for offset in range(first, stop):
-            ledger.mark(offset)
+        self._orphans.discard((tp, first, stop))
+        if (ledger := self._ledgers.get(tp)) is not None:
+            for offset in range(first, stop):
+                ledger.mark(offset)
 
     def holes(self, topic: str) -> list[tuple[TopicPartition, int, int]]:
         """Runs of offsets of ``topic`` skipped while later ones were applied, seen on this call and the one
-        before (a refetch in flight gets one interval to arrive)."""
+        before (a refetch in flight gets one interval to arrive), and those of partitions given away."""
         now = {(tp, *hole) for tp, ledger in self._ledgers.items()
                if tp.topic == topic and (hole := ledger.hole()) is not None}
-        lasting, self._suspects = now & self._suspects, now
-        return sorted(lasting)
+        lasting = now & self._suspects.get(topic, set())
+        self._suspects[topic] = now
+        return sorted(lasting | {orphan for orphan in self._orphans if orphan[0].topic == topic})
 
     async def read(self, tp: TopicPartition, first: int, stop: int, timeout_s: float = 10.0) -> list[ConsumerRecord]:
         """The records of offsets [first, stop) of one partition, read outside the consumer group."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-        await consumer.start()
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
         found: list[ConsumerRecord] = []
         try:
+            await consumer.start()
             consumer.assign([tp])
             consumer.seek(tp, first)
             async with asyncio.timeout(timeout_s):
@@ -152,34 +160,29 @@ class AppliedOffsets:
 
     async def _wait(self) -> bool:
         held = {TopicPartition(topic, partition) for topic, partition in self._partitions()}
-        if not held:
-            return True
-        ends = await self._end_offsets(held)
-        unknown = [tp for tp in held if tp not in self._start]
-        if unknown:
-            self._start.update(await self._committed(unknown))
-        while True:
-            done = {tp: max(self._ledgers[tp].next if tp in self._ledgers else 0, self._start.get(tp, 0))
-                    for tp in held}
-            if not behind(ends, done):
-                return True
-            await asyncio.sleep(0.02)
-
-    async def _end_offsets(self, partitions: set[TopicPartition]) -> dict[TopicPartition, int]:
-        return await (await self._offsets_client()).end_offsets(sorted(partitions))
+        await self._begin(held)
+        # Upstream first: applying a submission publishes its job-status event (delivered before the mark),
+        # so the job-status log ends are read only once no submission is left to apply.
+        upstream = {tp for tp in held if tp.topic == self._upstream}
+        for phase in (upstream, held - upstream):
+            if not phase:
+                continue
+            ends = await (await self._offsets_client()).end_offsets(sorted(phase))
+            while behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}):
+                await asyncio.sleep(0.02)
+        return True
 
     async def _offsets_client(self) -> AIOKafkaConsumer:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
-            await consumer.start()
-            self._consumer = consumer
+            # Kept before start(): a wait cancelled mid-start still leaves it for close() to stop.
+            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            await self._consumer.start()
         return self._consumer
 
     async def _committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         if self._admin is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-            await admin.start()
-            self._admin = admin
+            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            await self._admin.start()
         offsets = await self._admin.list_consumer_group_offsets(self._group_id, partitions=partitions)
         committed = {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}
         fresh = [tp for tp in partitions if tp not in committed]

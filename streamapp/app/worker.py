@@ -90,7 +90,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
     metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
 
-    async def send(role: str, event: dict[str, Any], key: str | None = None) -> None:
+    async def send(role: str, event: dict[str, Any], key: str | None = None, delivered: bool = False) -> None:
         events.validate(event)
         value = orjson.dumps(event)
         if len(value) > settings.max_event_bytes:  # no agent would accept it: fail the job, not the log
@@ -98,14 +98,17 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                              "-byte limit", code="event_too_large")
         topic = channels[role]
         key = key or event.get("job_id") or event.get("worker_id", "")
-        await topic.send(key=key.encode(), value=value)
+        pending = await topic.send(key=key.encode(), value=value)
+        if delivered:  # wait for the broker's acknowledgement, not just the producer's buffer
+            await pending
         metrics.EVENTS.labels(topic.get_topic_name(), "out").inc()
 
-    async def send_reliably(role: str, event: dict[str, Any], key: str | None = None) -> None:
+    async def send_reliably(role: str, event: dict[str, Any], key: str | None = None,
+                            delivered: bool = False) -> None:
         """Agents' sends: the consumed event is acknowledged afterwards, so keep trying rather than lose it."""
         for attempt in range(1, 31):
             try:
-                return await send(role, event, key)
+                return await send(role, event, key, delivered)
             except EventError:
                 raise
             except Exception as exc:  # the broker is away: wait and try again
@@ -126,7 +129,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         return [(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
                 if tp.topic in (topics.videos, topics.job_status)]
 
-    applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, held_inputs)
+    applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, held_inputs, upstream=topics.videos)
     runner = StageRunner(settings, pool, cache, send)
     scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait)
 
@@ -171,9 +174,11 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         submitted = await accept_value(topic, partition, offset, value)
         if submitted is not None and submitted["type"] == "video_submitted":
             request = submitted["request"]
+            # Delivered before the mark: the scheduler's catch-up reads the job-status log only once every
+            # submission is marked.
             await send_reliably("job_status", events.status_event(
                 submitted["job_id"], "queued", "submit", request=request, priority=request["priority"],
-                path=request["path"]))
+                path=request["path"]), delivered=True)
         applied.mark(topic, partition, offset)
 
     @app.agent(channels["videos"], name="extract")
@@ -185,8 +190,11 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
 
     @app.on_partitions_assigned.connect
     async def note_group_offsets(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
-        await applied.assigned((tp.topic, tp.partition) for tp in assigned
-                               if tp.topic in (topics.videos, topics.job_status))
+        inputs = [(tp.topic, tp.partition) for tp in assigned if tp.topic in (topics.videos, topics.job_status)]
+        try:  # inside Faust's rebalance: never hold it up for long (the catch-up check retries the read)
+            await asyncio.wait_for(applied.assigned(inputs), 5.0)
+        except TimeoutError:
+            log.warning("reading the group's offsets took over 5 s; retrying later")
 
     @app.timer(2.0)
     @guarded
@@ -194,19 +202,21 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         for tp, first, stop in applied.holes(topics.videos):
             log.warning("%s[%d] offsets %d..%d never reached the extract agent (a Faust race at assignment); "
                         "taking them in directly", tp.topic, tp.partition, first, stop - 1)
-            for record in await applied.read(tp, first, stop):
+            records = await applied.read(tp, first, stop)
+            for record in records:
                 await take_in(record.topic, record.partition, record.offset, record.value)
             applied.settle(tp, first, stop)
-            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(stop - first)
+            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
         # The jobs table may only be written inside its agent's stream, so skipped job-status events are
         # published again (same key, same partition); folding them twice changes nothing.
         for tp, first, stop in applied.holes(topics.job_status):
             log.warning("%s[%d] offsets %d..%d never reached the track-jobs agent (a Faust race at assignment); "
                         "publishing them again", tp.topic, tp.partition, first, stop - 1)
-            for record in await applied.read(tp, first, stop):
-                await channels["job_status"].send(key=record.key, value=record.value, partition=tp.partition)
+            records = await applied.read(tp, first, stop)
+            for record in records:
+                await (await channels["job_status"].send(key=record.key, value=record.value, partition=tp.partition))
             applied.settle(tp, first, stop)
-            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(stop - first)
+            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
 
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:

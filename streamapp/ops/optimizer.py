@@ -11,9 +11,10 @@ Rules, checked in this order on every sample:
                         no CPU): grow to the larger of the size the CPU could carry (size x headroom / the
                         streak's busiest CPU sample, as the Flink autoscaler scales by busy time) and one more
                         slot per slot waiting on input; at least ``step`` more, at most one more per waiting job.
-4. ``cpu_saturated``    the pool is above its starting size and the CPU is at or over the headroom with no slot
-                        waiting on input, for ``hysteresis`` samples: shrink by ``step`` (extra slots pay off
-                        only while they wait on the network; on a busy CPU they slow every job down).
+4. ``cpu_saturated``    the pool is above its starting size and the CPU is saturated (at or over
+                        ``cpu_saturated_percent``, above the headroom so that growing and shrinking never meet)
+                        with no slot waiting on input, for ``hysteresis`` samples: shrink by ``step`` (extra
+                        slots pay off only while they wait on the network; on a busy CPU they slow every job).
 5. ``idle``             no lag and no busy pool slot for ``idle_for_s`` seconds (and ``hysteresis`` samples):
                         shrink by ``step``.
 
@@ -114,6 +115,7 @@ class Optimizer:
         self.mem_high_percent = mem_high_percent
         self.mem_min_available_bytes = mem_min_available_bytes
         self.idle_for_s = idle_for_s
+        self.cpu_saturated_percent = min(99.5, max(97.0, cpu_headroom_percent + 5.0))
         # The starting size ``cpu_saturated`` shrinks back to; None turns that rule off.
         self.base_size = bounds.clamp(base_size) if base_size is not None else None
         self.last_decision: Decision | None = None
@@ -152,17 +154,19 @@ class Optimizer:
 
         if self._streaks.backlog >= n and size < self.bounds.max_size:
             first = self._streaks.history[0].total_lag if self._streaks.history else 0
+            peak = self._streaks.cpu_peak
+            why = (f"CPU at most {peak:.0f}% (< {self.cpu_headroom_percent:.0f}%)" if peak < self.cpu_headroom_percent
+                   else f"{sample.input_wait} slot(s) waiting on input (no CPU used) with CPU at {peak:.0f}%")
             return self._decide(
                 sample, self.growth_target(sample), "backlog_growing",
                 f"backlog grew or waited on a busy pool for {n} samples ({first} -> {sample.total_lag} waiting; "
-                f"{_per_stage(sample.stage_lag)}) with CPU at most {self._streaks.cpu_peak:.0f}% "
-                f"(< {self.cpu_headroom_percent:.0f}%) and memory fine: growing",
+                f"{_per_stage(sample.stage_lag)}), {why} and memory fine: growing",
             )
 
         if self.base_size is not None and self._streaks.saturated >= n and size > self.base_size:
             return self._decide(
                 sample, max(self.base_size, size - self.step), "cpu_saturated",
-                f"CPU at {sample.cpu_percent:.0f}% (>= {self.cpu_headroom_percent:.0f}%) for {n} samples and no "
+                f"CPU at {sample.cpu_percent:.0f}% (>= {self.cpu_saturated_percent:.0f}%) for {n} samples and no "
                 f"slot waiting on input: shrinking toward the starting size {self.base_size}",
             )
 
@@ -182,7 +186,10 @@ class Optimizer:
         target = size + max(self.step, sample.input_wait)
         peak = self._streaks.cpu_peak
         if self.cpu_headroom_percent < 100.0 and peak < self.cpu_headroom_percent:  # 100: ignore the CPU
-            target = max(target, math.ceil(size * self.cpu_headroom_percent / max(peak, 10.0)))
+            # The busy slots that compute (not those waiting on a download) use the CPU measured.
+            computing = max(1, sample.total_busy - sample.input_wait)
+            carried = math.floor(computing * self.cpu_headroom_percent / max(peak, 10.0)) + sample.input_wait
+            target = max(target, carried)
         return self.bounds.clamp(min(target, size + max(self.step, sample.total_lag)))
 
     def _update_streaks(self, sample: MetricsSample, previous: MetricsSample | None) -> None:
@@ -210,7 +217,8 @@ class Optimizer:
             streaks.cpu_peak = 0.0
             streaks.history = []
 
-        streaks.saturated = streaks.saturated + 1 if not cpu_free and sample.input_wait == 0 else 0
+        cpu_full = sample.cpu_percent >= self.cpu_saturated_percent
+        streaks.saturated = streaks.saturated + 1 if cpu_full and sample.input_wait == 0 else 0
 
         if sample.total_lag == 0 and sample.total_busy == 0:
             streaks.idle += 1

@@ -24,8 +24,8 @@ def test_grows_when_backlog_grows_with_cpu_headroom() -> None:
     decisions = feed(opt, [sample(t * 10, lag=5 + t * 5, busy=4) for t in range(4)])
     assert len(decisions) == 1
     d = decisions[0]
-    # 4 slots at 40 % CPU: 8 would reach the 75 % headroom
-    assert (d.rule, d.pool_size_from, d.pool_size_to, d.at) == ("backlog_growing", 4, 8, 30)
+    # 4 busy slots at 40 % CPU: 7 stay under the 75 % headroom
+    assert (d.rule, d.pool_size_from, d.pool_size_to, d.at) == ("backlog_growing", 4, 7, 30)
     assert "for 3 samples (5 -> 20 waiting" in d.reason and "CPU at most 40%" in d.reason
 
 
@@ -42,6 +42,10 @@ def test_growth_is_sized_by_the_cpu_and_the_waiting_work() -> None:
     assert grown(2, [3.0, 3.0], lag=3) == 5      # ... but only three jobs wait
     assert grown(4, [80.0, 80.0], lag=20) == 5   # a busy CPU: one step
     assert grown(2, [20.0, 60.0], lag=20) == 3   # the busiest sample of the streak counts
+    # one busy slot of four uses 20 %: the CPU carries 4 such slots, so one step
+    few_busy = Optimizer(Bounds(1, 32), cooldown_s=0, hysteresis=2, cpu_headroom_percent=90.0)
+    assert [d.pool_size_to for d in feed(few_busy, [sample(i, lag=5 * (i + 1), busy=1, size=4, cpu=20.0)
+                                                    for i in range(3)])] == [5]
     ignoring_cpu = Optimizer(Bounds(1, 32), cooldown_s=0, hysteresis=1, cpu_headroom_percent=100.0)
     assert [d.pool_size_to for d in feed(ignoring_cpu, [sample(0, lag=9, busy=2, size=2, cpu=3.0),
                                                         sample(1, lag=9, busy=2, size=2, cpu=3.0)])] == [3]
@@ -50,7 +54,7 @@ def test_growth_is_sized_by_the_cpu_and_the_waiting_work() -> None:
 def test_grows_when_a_steady_backlog_waits_on_a_saturated_pool() -> None:
     opt = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
     decisions = feed(opt, [sample(t * 10, lag=6, busy=2, size=2) for t in range(3)])
-    assert [(d.rule, d.pool_size_to) for d in decisions] == [("backlog_growing", 4)]  # 2 x 75 / 40
+    assert [(d.rule, d.pool_size_to) for d in decisions] == [("backlog_growing", 3)]  # 2 x 75 / 40
     # the same steady backlog with idle pool processes is not a reason to grow
     calm = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
     assert feed(calm, [sample(t * 10, lag=6, busy=1, size=2) for t in range(5)]) == []
@@ -77,6 +81,14 @@ def test_a_saturated_cpu_shrinks_back_to_the_starting_size_once_downloads_are_ov
             size = d.pool_size_to
         sizes.append(size)
     assert sizes == [5, 5, 5, 5, 4, 4, 3, 3, 2, 2]
+
+
+def test_between_headroom_and_saturation_the_pool_holds() -> None:
+    opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2, cpu_headroom_percent=90.0, base_size=2)
+    assert opt.cpu_saturated_percent == 97.0
+    assert feed(opt, [sample(i, lag=9, busy=4, size=4, cpu=93.0) for i in range(6)]) == []
+    reasons = [d.reason for d in feed(opt, [sample(10 + i, lag=9, busy=4, size=4, cpu=99.0) for i in range(3)])]
+    assert len(reasons) == 1 and "CPU at 99% (>= 97%)" in reasons[0]
 
 
 def test_hysteresis_needs_consecutive_growth() -> None:
