@@ -476,8 +476,10 @@ class FaultHarness:
         """Leave the broker running and Redis up whatever the driver was doing when it stopped."""
         if self._paused and self.broker is not None and self.broker._process is not None:
             os.kill(self.broker._process.pid, signal.SIGCONT)
-        if self.redis.process is None:
+        if self.redis.process is None:  # an outage still under way when the work ran out ends here
             await asyncio.to_thread(self.redis.start)
+            self.figures.redis_restarts += 1
+            self._note(f"redis restarted on port {self.redis.port} (the work ended during the outage)")
 
     # -- verdict -------------------------------------------------------------------------------------
 
