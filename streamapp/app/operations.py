@@ -117,7 +117,8 @@ class Operations:
                 mem_available_bytes=sample["mem_available_bytes"],
                 throughput_jobs_per_min=sample["throughput_jobs_per_min"]))
             if decision is not None:
-                self.pool.resize(decision.pool_size_to)
+                # A CPU-driven shrink keeps the warm processes: the next downloads will want them back.
+                self.pool.resize(decision.pool_size_to, keep_processes=decision.rule == "cpu_saturated")
                 metrics.POOL_WORKERS.labels("all").set(self.pool.size)
                 metrics.POOL_DECISIONS.labels(decision.rule).inc()
                 log.info("pool %d -> %d (%s): %s", decision.pool_size_from, decision.pool_size_to, decision.rule,

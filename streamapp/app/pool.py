@@ -58,18 +58,24 @@ class WorkPool:
     def __init__(self, size: int) -> None:
         self._context = multiprocessing.get_context("spawn")  # fork is unsafe with threads and numba
         self.progress: Any = self._context.Queue(maxsize=10_000)
-        self.size = size
+        self.size = size  # slots: how many jobs the scheduler runs at once
         self.busy = 0
         self._executor = self._new_executor(size)
+        self._processes = size  # processes the executor may hold (at least ``size``)
 
     def _new_executor(self, size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=size, mp_context=self._context, initializer=_init_child, initargs=(self.progress,)
         )
 
-    def resize(self, size: int) -> None:
-        """New work goes to a pool of the new size; work already running finishes where it is."""
+    def resize(self, size: int, keep_processes: bool = False) -> None:
+        """New work goes to a pool of the new size; work already running finishes where it is. With
+        ``keep_processes`` a shrink lowers only the slot count and keeps the warm processes, so growing
+        back costs nothing; without it the processes past the new size go (memory is given back)."""
         if size == self.size:
+            return
+        if size <= self._processes and (keep_processes or size > self.size):
+            self.size = size
             return
         executor = self._executor
         if size > self.size and hasattr(executor, "_adjust_process_count"):
@@ -80,9 +86,9 @@ class WorkPool:
             if processes is not None and hasattr(executor, "_spawn_process"):
                 for _ in range(size - len(processes)):  # start them now, not at the next idle moment
                     executor._spawn_process()  # type: ignore[attr-defined]
-            self.size = size
+            self.size = self._processes = size
             return
-        old, self._executor, self.size = executor, self._new_executor(size), size
+        old, self._executor, self.size, self._processes = executor, self._new_executor(size), size, size
         old.shutdown(wait=False)
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -93,7 +99,7 @@ class WorkPool:
         except BrokenProcessPool:
             # A child died (OOM killer, a crash in native code): replace the pool and let the job retry.
             if executor is self._executor:
-                self._executor = self._new_executor(self.size)
+                self._executor, self._processes = self._new_executor(self.size), self.size
                 executor.shutdown(wait=False, cancel_futures=True)
             raise TransientError("a pool process died while working", code="worker_process_died") from None
         finally:

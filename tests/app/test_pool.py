@@ -47,6 +47,21 @@ def test_grows_keeping_its_processes_and_shrinks() -> None:
         pool.shutdown()
 
 
+def test_a_shrink_that_keeps_processes_grows_back_without_new_ones() -> None:
+    pool = WorkPool(3)
+    try:
+        warm = pids_in_parallel(pool, 3)
+        assert len(warm) == 3
+        pool.resize(2, keep_processes=True)
+        assert pool.size == 2 and pool_processes() == warm
+        pool.resize(3)
+        assert pool.size == 3 and pool_processes() == warm and pids_in_parallel(pool, 3) == warm
+        pool.resize(1)  # a plain shrink gives the processes back
+        assert pool.size == 1 and len(pids_in_parallel(pool, 3)) == 1
+    finally:
+        pool.shutdown()
+
+
 def test_a_killed_child_is_a_transient_error_and_the_pool_recovers() -> None:
     pool = WorkPool(1)
     try:
