@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     optimizer_hysteresis: int = Field(2, ge=1, description="samples in a row a rule must hold")
     optimizer_cooldown_s: float = Field(5.0, ge=0, description="least time between two decisions")
     # Grow only while the CPU has room: a job's analysis decodes pieces of the file on every core, so a
-    # busy CPU gains nothing from one more process (2 cores: pool 3 ran 6 % slower than pool 2;
-    # bench/RESULTS-optimizer.md). 100 = grow whatever the CPU.
+    # busy CPU gains little from one more process (2 cores, CPU-bound backlog: pool 3 ran from 7 % slower
+    # to 11 % faster than pool 2 between runs; bench/RESULTS-optimizer.md). 100 = grow whatever the CPU.
     optimizer_cpu_headroom_percent: float = Field(90.0, gt=0, le=100,
                                                   description="grow only below this CPU use; 100 = whatever the CPU")
 

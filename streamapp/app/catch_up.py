@@ -36,8 +36,8 @@ def behind(ends: Mapping[TopicPartition, int], done: Mapping[TopicPartition, int
 class Ledger:
     """The offsets of one partition applied since this worker got it."""
 
-    start: int | None = None  # the group's offset when this worker got the partition (None: not known yet)
-    below: int | None = None  # every offset in [start, below) has been applied
+    below: int | None = None  # every offset from the group's offset at assignment up to here was applied
+                              # (None: that offset is not known yet)
     above: set[int] = field(default_factory=set)  # applied offsets past a hole (or all, while start is unknown)
 
     def mark(self, offset: int) -> None:
@@ -47,7 +47,7 @@ class Ledger:
         self._advance()
 
     def begin(self, start: int) -> None:
-        self.start = self.below = start
+        self.below = start
         self.above = {offset for offset in self.above if offset >= start}
         self._advance()
 
@@ -106,7 +106,7 @@ class AppliedOffsets:
 
     async def _begin(self, partitions: Iterable[TopicPartition]) -> None:
         """Start the ledgers of these partitions that have none yet at the group's committed offset."""
-        new = [tp for tp in partitions if tp not in self._ledgers or self._ledgers[tp].start is None]
+        new = [tp for tp in partitions if tp not in self._ledgers or self._ledgers[tp].below is None]
         if not new:
             return
         starts = await self._committed(new)

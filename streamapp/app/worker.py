@@ -133,9 +133,6 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     runner = StageRunner(settings, pool, cache, send)
     scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait)
 
-    def mark(event: faust.EventT) -> None:
-        applied.mark(event.message.topic, event.message.partition, event.message.offset)
-
     @app.on_before_shutdown.connect
     async def close_offsets(app: faust.App, **kwargs: Any) -> None:
         await applied.close()
@@ -196,27 +193,27 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         except TimeoutError:
             log.warning("reading the group's offsets took over 5 s; retrying later")
 
+    async def republish(record: Any) -> None:
+        # The jobs table may only be written inside its agent's stream, so a skipped job-status event is
+        # published again (same key, same partition); folding it twice changes nothing.
+        await (await channels["job_status"].send(key=record.key, value=record.value, partition=record.partition))
+
+    async def take_in_record(record: Any) -> None:
+        await take_in(record.topic, record.partition, record.offset, record.value)
+
     @app.timer(2.0)
     @guarded
     async def recover_skipped() -> None:
-        for tp, first, stop in applied.holes(topics.videos):
-            log.warning("%s[%d] offsets %d..%d never reached the extract agent (a Faust race at assignment); "
-                        "taking them in directly", tp.topic, tp.partition, first, stop - 1)
-            records = await applied.read(tp, first, stop)
-            for record in records:
-                await take_in(record.topic, record.partition, record.offset, record.value)
-            applied.settle(tp, first, stop)
-            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
-        # The jobs table may only be written inside its agent's stream, so skipped job-status events are
-        # published again (same key, same partition); folding them twice changes nothing.
-        for tp, first, stop in applied.holes(topics.job_status):
-            log.warning("%s[%d] offsets %d..%d never reached the track-jobs agent (a Faust race at assignment); "
-                        "publishing them again", tp.topic, tp.partition, first, stop - 1)
-            records = await applied.read(tp, first, stop)
-            for record in records:
-                await (await channels["job_status"].send(key=record.key, value=record.value, partition=tp.partition))
-            applied.settle(tp, first, stop)
-            metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
+        for topic, agent, recover in ((topics.videos, "extract", take_in_record),
+                                      (topics.job_status, "track-jobs", republish)):
+            for tp, first, stop in applied.holes(topic):
+                log.warning("%s[%d] offsets %d..%d never reached the %s agent (a Faust race at assignment); "
+                            "recovering them", tp.topic, tp.partition, first, stop - 1, agent)
+                records = await applied.read(tp, first, stop)
+                for record in records:
+                    await recover(record)
+                applied.settle(tp, first, stop)
+                metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
 
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:
@@ -247,7 +244,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                 if record is not None:
                     jobs[value["job_id"]] = record
                     scheduler.wake.set()
-            mark(event)
+            applied.mark(event.message.topic, event.message.partition, event.message.offset)
 
     @app.task
     async def run_scheduler() -> None:

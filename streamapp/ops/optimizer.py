@@ -19,7 +19,7 @@ Rules, checked in this order on every sample:
                         shrink by ``step``.
 
 Rules 2-5 wait ``cooldown_s`` after the previous decision, and every decision resets the streaks, so
-the pool changes at most one step per cooldown and only on sustained conditions. The caller applies a
+the pool changes at most once per cooldown and only on sustained conditions. The caller applies a
 decision (resizes the pool) and reports the new size in the next sample.
 """
 
@@ -155,7 +155,7 @@ class Optimizer:
         if self._streaks.backlog >= n and size < self.bounds.max_size:
             first = self._streaks.history[0].total_lag if self._streaks.history else 0
             peak = self._streaks.cpu_peak
-            why = (f"CPU at most {peak:.0f}% (< {self.cpu_headroom_percent:.0f}%)" if peak < self.cpu_headroom_percent
+            why = (f"CPU at most {peak:.0f}% (< {self.cpu_headroom_percent:.0f}%)" if self._cpu_had_room()
                    else f"{sample.input_wait} slot(s) waiting on input (no CPU used) with CPU at {peak:.0f}%")
             return self._decide(
                 sample, self.growth_target(sample), "backlog_growing",
@@ -185,12 +185,16 @@ class Optimizer:
         size = sample.pool_size
         target = size + max(self.step, sample.input_wait)
         peak = self._streaks.cpu_peak
-        if self.cpu_headroom_percent < 100.0 and peak < self.cpu_headroom_percent:  # 100: ignore the CPU
+        if self.cpu_headroom_percent < 100.0 and self._cpu_had_room():  # 100: ignore the CPU
             # The busy slots that compute (not those waiting on a download) use the CPU measured.
             computing = max(1, sample.total_busy - sample.input_wait)
             carried = math.floor(computing * self.cpu_headroom_percent / max(peak, 10.0)) + sample.input_wait
             target = max(target, carried)
         return self.bounds.clamp(min(target, size + max(self.step, sample.total_lag)))
+
+    def _cpu_had_room(self) -> bool:
+        """Whether every sample of the backlog streak was under the headroom (not just downloads waiting)."""
+        return self._streaks.cpu_peak < self.cpu_headroom_percent
 
     def _update_streaks(self, sample: MetricsSample, previous: MetricsSample | None) -> None:
         streaks = self._streaks
