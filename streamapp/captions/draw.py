@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
+from streamapp.captions.placement import Band, CaptionPlacement, SafeArea
 from streamapp.captions.styles import RGB, CaptionStyle
 from streamapp.captions.timing import Line
 
@@ -112,10 +113,8 @@ def _rgb_to_yuv(rgb: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _Patch:
-    """Premultiplied YUV + alpha (0..256) for a region; chroma at half resolution."""
+    """Premultiplied YUV + alpha (0..256) for a line's box; chroma at half resolution. Placed at blend time."""
 
-    x: int
-    y: int
     alpha: np.ndarray
     luma: np.ndarray
     alpha_c: np.ndarray
@@ -123,7 +122,25 @@ class _Patch:
     v: np.ndarray
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A line's geometry: glyph size, word spacing, text width and the (even) box around it."""
+
+    px: int
+    space: float
+    total: float
+    asc: int
+    desc: int
+    stroke: int
+    pad: int
+    w: int
+    h: int
+
+
 def _blend(plane: np.ndarray, x: int, y: int, alpha: np.ndarray, pre: np.ndarray) -> None:
+    if x < 0 or y < 0:  # a patch wider than the frame: clip it, never wrap around
+        alpha, pre = alpha[max(0, -y) :, max(0, -x) :], pre[max(0, -y) :, max(0, -x) :]
+        x, y = max(0, x), max(0, y)
     h, w = alpha.shape
     region = plane[y : y + h, x : x + w]
     h, w = region.shape  # the patch may hang off the frame's edge
@@ -139,7 +156,15 @@ def _norm(word: str) -> str:
 
 
 class CaptionBurner:
-    """Draws the caption line active at clip time ``t`` onto an output frame's Y, U, V planes."""
+    """Draws the caption line active at clip time ``t`` onto an output frame's Y, U, V planes.
+
+    Lines go in the platform-safe area (see ``placement``). With ``faces_at`` (face boxes in output
+    pixels at clip time t) and ``shots`` (clip-time (start, end) of each shot), each shot gets one
+    band clear of the faces seen in it; a line spanning a cut moves to the next shot's band at the
+    cut (the picture changes there anyway, and the new shot's faces stay clear). Without them every
+    line sits at ``style.position``, clamped into the safe area. Lines are centred in the safe width
+    at their height (left of the icon column when low in the frame).
+    """
 
     def __init__(
         self,
@@ -148,6 +173,9 @@ class CaptionBurner:
         out_w: int,
         out_h: int,
         keywords: Iterable[str] = (),
+        *,
+        faces_at: Callable[[float], Sequence[tuple[float, float, float, float]]] | None = None,
+        shots: Sequence[tuple[float, float]] | None = None,
     ) -> None:
         self.lines = list(lines)
         self.style = style
@@ -155,7 +183,12 @@ class CaptionBurner:
         self.glyphs = _Glyphs(style.font)
         self.px = max(8, int(round(style.size * min(out_w, out_h))))
         self.keywords = {_norm(k) for k in keywords if _norm(k)}
+        self.safe_area = SafeArea(out_w, out_h)
+        self._faces_at = faces_at
+        self._shots = list(shots) if shots is not None else None
+        self._placement: CaptionPlacement | None = None
         self._cache: dict[tuple[int, int], _Patch | None] = {}
+        self._layouts: dict[int, _Layout] = {}
         self._masks_cache: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._starts = np.array([ln.start for ln in self.lines]) if self.lines else np.zeros(0)
 
@@ -173,9 +206,86 @@ class CaptionBurner:
         """Width in output pixels of ``text`` at the style's size (for line breaking)."""
         return self.glyphs.width(self.text(text), self.px)
 
+    def _pad(self, px: int) -> tuple[int, int]:
+        """(stroke, pad) in pixels around the text at size ``px``."""
+        stroke = int(round(self.style.stroke_width * px)) if self.style.stroke is not None else 0
+        return stroke, stroke + max(4, px // 4)
+
+    @property
+    def band_height(self) -> int:
+        """Height of a line's box at the style's size (lines shrunk to fit are shorter): the band height."""
+        asc, desc = self.glyphs.metrics(self.px)
+        h = asc + desc + 2 * self._pad(self.px)[1]
+        return h + h % 2
+
     @property
     def max_line_width(self) -> float:
-        return self.style.max_width * self.out_w
+        """Widest text a line may have (for ``group_lines``): the style's width, and the box around the
+        text inside the narrowest safe width (beside the icon column), so any line fits any band."""
+        return float(min(self.style.max_width * self.out_w, self.safe_area.narrowest - 2 * self._pad(self.px)[1]))
+
+    @property
+    def placement(self) -> CaptionPlacement:
+        """Per-shot caption bands (computed on first use: faces are sampled once per burner)."""
+        if self._placement is None:
+            shots = self._shots
+            if self._faces_at is None:
+                shots = None  # nothing to avoid: every line at the (clamped) style position
+            elif not shots:  # faces but no cuts: the whole clip is one shot
+                shots = [(0.0, max((ln.end for ln in self.lines), default=0.0))]
+            self._placement = CaptionPlacement(self.out_w, self.out_h, self.band_height, shots, self._faces_at,
+                                               self.style.position)
+        return self._placement
+
+    def _layout(self, line_idx: int) -> _Layout:
+        if line_idx in self._layouts:
+            return self._layouts[line_idx]
+        words = [self.text(w.text) for w in self.lines[line_idx].words]
+        limit = self.max_line_width
+
+        def measure(px: int) -> tuple[float, float]:
+            space = self.glyphs.width(" ", px)
+            return space, sum(self.glyphs.width(w, px) for w in words) + space * (len(words) - 1)
+
+        px = self.px
+        space, total = measure(px)
+        if total > limit:  # one long word: shrink this line rather than overflow
+            px = max(8, int(px * limit / total))
+            space, total = measure(px)
+            while total > limit and px > 8:
+                px -= 1
+                space, total = measure(px)
+        asc, desc = self.glyphs.metrics(px)
+        stroke, pad = self._pad(px)
+        w = int(np.ceil(total)) + 2 * pad
+        h = asc + desc + 2 * pad
+        out = _Layout(px, space, total, asc, desc, stroke, pad, w + w % 2, h + h % 2)
+        self._layouts[line_idx] = out
+        return out
+
+    def _position(self, lay: _Layout, band: Band) -> tuple[int, int]:
+        """Top-left of a line's box in a band: centred in the band's safe width and height, even."""
+        if lay.w <= band.width:
+            x = min(max(int(band.centre_x - lay.w / 2) // 2 * 2, band.x0), band.x1 - lay.w)
+        else:
+            x = int((self.out_w - lay.w) / 2) // 2 * 2
+        y = band.y + max(0, (band.h - lay.h) // 2) // 2 * 2
+        y = min(max(0, y), max(0, self.out_h - lay.h) // 2 * 2)
+        return x, y
+
+    def line_boxes(self) -> list[tuple[float, float, tuple[int, int, int, int]]]:
+        """(start, end, (x, y, w, h)) in output pixels of every caption box drawn, in time order.
+
+        A line gets one entry per shot it shows in (it moves at a cut when the bands differ). The box
+        is the whole patch (text, stroke and padding): no pixel outside it is touched.
+        """
+        out = []
+        for i, ln in enumerate(self.lines):
+            lay = self._layout(i)
+            for a, b, band in self.placement.segments(ln.start, ln.end):
+                x, y = self._position(lay, band)
+                out.append((a, b, (x, y, lay.w, lay.h)))
+        return out
 
     def state_at(self, t: float) -> tuple[int, int] | None:
         """(line index, spoken word index) at clip time ``t``, None between lines."""
@@ -198,8 +308,9 @@ class CaptionBurner:
         patch = self._cache[state]
         if patch is None:
             return False
-        _blend(y, patch.x, patch.y, patch.alpha, patch.luma)
-        cx, cy = patch.x // 2, patch.y // 2
+        px, py = self._position(self._layout(state[0]), self.placement.band_at(t))
+        _blend(y, px, py, patch.alpha, patch.luma)
+        cx, cy = px // 2, py // 2
         _blend(u, cx, cy, patch.alpha_c, patch.u)
         _blend(v, cx, cy, patch.alpha_c, patch.v)
         return True
@@ -215,23 +326,9 @@ class CaptionBurner:
     def _patch(self, line_idx: int, active: int) -> _Patch | None:
         s = self.style
         words = [self.text(w.text) for w in self.lines[line_idx].words]
-        px = self.px
-        space = self.glyphs.width(" ", px)
-        total = sum(self.glyphs.width(w, px) for w in words) + space * (len(words) - 1)
-        if total > self.max_line_width:  # one long word: shrink this line rather than overflow
-            px = max(8, int(px * self.max_line_width / total))
-            space = self.glyphs.width(" ", px)
-            total = sum(self.glyphs.width(w, px) for w in words) + space * (len(words) - 1)
-        asc, desc = self.glyphs.metrics(px)
-        stroke = int(round(s.stroke_width * px)) if s.stroke is not None else 0
-        pad = stroke + max(4, px // 4)
-        band_w = int(np.ceil(total)) + 2 * pad
-        band_h = asc + desc + 2 * pad
-        band_w += band_w % 2
-        band_h += band_h % 2
-        x0 = int((self.out_w - band_w) / 2) // 2 * 2
-        y0 = int(s.position * self.out_h - band_h / 2) // 2 * 2
-        y0 = min(max(0, y0), max(0, self.out_h - band_h) // 2 * 2)
+        lay = self._layout(line_idx)
+        px, space, asc, desc, stroke, pad = lay.px, lay.space, lay.asc, lay.desc, lay.stroke, lay.pad
+        band_w, band_h = lay.w, lay.h
         prem = np.zeros((band_h, band_w, 3), np.float32)  # premultiplied rgb, 0..1
         alpha = np.zeros((band_h, band_w), np.float32)
 
@@ -278,17 +375,12 @@ class CaptionBurner:
         a_c = cv2.resize(alpha, half, interpolation=cv2.INTER_AREA)
         pre_u = cv2.resize(yuv[..., 1] * alpha, half, interpolation=cv2.INTER_AREA)
         pre_v = cv2.resize(yuv[..., 2] * alpha, half, interpolation=cv2.INTER_AREA)
-        # Crop the patch to the frame (a caption wider than the frame is clipped, not wrapped around).
-        x_cut = max(0, -x0)
-        x0 = max(0, x0)
         return _Patch(
-            x=x0,
-            y=y0,
-            alpha=a256[:, x_cut:].astype(np.uint16),
-            luma=np.round(yuv[..., 0] * alpha * 256.0)[:, x_cut:].astype(np.uint16),
-            alpha_c=np.round(a_c * 256.0)[:, x_cut // 2 :].astype(np.uint16),
-            u=np.round(pre_u * 256.0)[:, x_cut // 2 :].astype(np.uint16),
-            v=np.round(pre_v * 256.0)[:, x_cut // 2 :].astype(np.uint16),
+            alpha=a256.astype(np.uint16),
+            luma=np.round(yuv[..., 0] * alpha * 256.0).astype(np.uint16),
+            alpha_c=np.round(a_c * 256.0).astype(np.uint16),
+            u=np.round(pre_u * 256.0).astype(np.uint16),
+            v=np.round(pre_v * 256.0).astype(np.uint16),
         )
 
 

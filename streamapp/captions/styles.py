@@ -24,10 +24,12 @@ class CaptionStyle:
     stroke_width: float = 0.14  # fraction of the letter height
     box: RGB | None = None  # a backdrop behind the whole line
     box_opacity: float = 0.6
-    position: float = 0.70  # vertical centre of the line (0 = top, 1 = bottom)
+    # Vertical centre of the line (0 = top, 1 = bottom): the home position, clamped into the platform-safe
+    # area (captions.placement); with face boxes, a shot's line moves off the faces when home covers one.
+    position: float = 0.70
     uppercase: bool = True
     max_words: int = 4  # per line shown at once (2-5 reads best on phones)
-    max_width: float = 0.88  # fraction of the output width a line may take
+    max_width: float = 0.88  # fraction of the output width a line may take (capped to the safe width)
 
 
 PRESETS: dict[str, CaptionStyle] = {

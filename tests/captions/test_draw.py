@@ -61,3 +61,94 @@ def test_a_long_word_is_shrunk_to_fit():
     assert b.draw(0.5, y, u, v)
     cols = np.nonzero((y != 60).any(axis=0))[0]
     assert cols.min() > 0 and cols.max() < W - 1
+
+
+# --- placement: clear of faces, inside the platform-safe area -------------------------------------------------
+
+
+def spoken(texts, t0=0.0, step=0.5):
+    return clip_words([{"start_s": t0 + step * i, "end_s": t0 + step * i + 0.4, "text": w}
+                       for i, w in enumerate(texts)], 0.0, 20.0)
+
+
+def placed_burner(words, style="bold", **kw):
+    b = CaptionBurner([], PRESETS[style], W, H, **kw)
+    lines = group_lines(words, PRESETS[style].max_words, b.measure, b.max_line_width, duration_s=20.0)
+    return CaptionBurner(lines, PRESETS[style], W, H, (), **kw)
+
+
+def changed(t, b):
+    y, u, v = planes()
+    assert b.draw(t, y, u, v)
+    return y != 60, (u != 128) | (v != 128)
+
+
+def inside(mask, box, scale=1):
+    x, y, w, h = (c // scale for c in box)
+    out = mask.copy()
+    out[y : y + h, x : x + w] = False
+    return mask.any() and not out.any()
+
+
+def box_at(b, t):
+    (box,) = [bx for a, e, bx in b.line_boxes() if a <= t < e]
+    return box
+
+
+def hits(a, b):
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+FACE_MID = (100, 230, 160, 240)  # a close-up: mouth near 0.70 H, where the bold preset would draw
+
+
+def test_caption_moves_off_the_face_and_draws_only_inside_its_reported_box():
+    b = placed_burner(spoken(["we", "made", "three", "clips"]), faces_at=lambda t: [FACE_MID], shots=[(0.0, 20.0)])
+    home = placed_burner(spoken(["we", "made", "three", "clips"]))
+    assert hits(box_at(home, 0.1), FACE_MID)  # without faces the line would sit on the mouth
+    for t in (0.1, 0.6, 1.1):
+        box = box_at(b, t)
+        assert not hits(box, FACE_MID)
+        luma, chroma = changed(t, b)
+        assert inside(luma, box) and inside(chroma, box, 2)
+
+
+def test_a_line_spanning_a_cut_moves_at_the_cut():
+    def faces_at(t):  # shot 1: no face; shot 2: a close-up over the home band
+        return [] if t < 1.0 else [FACE_MID]
+
+    b = placed_burner(spoken(["one", "two", "three"], step=0.6), faces_at=faces_at, shots=[(0.0, 1.0), (1.0, 5.0)])
+    boxes = b.line_boxes()
+    assert boxes[0][:2] == (0.0, 1.0) and boxes[1][0] == 1.0 and boxes[0][2] != boxes[1][2]
+    for t in (0.1, 0.7, 1.3):
+        box = box_at(b, t)
+        luma, _ = changed(t, b)
+        assert inside(luma, box)
+        assert not any(hits(box, f) for f in faces_at(t))
+    assert len(b._cache) == 3  # one patch per (line, word): moving does not re-render
+
+
+@pytest.mark.parametrize("style", sorted(PRESETS))
+def test_lines_stay_in_the_safe_area_without_faces(style):
+    long_words = spoken(["absolutely", "extraordinary", "performances", "everywhere", "supercalifragilistic"])
+    b = placed_burner(long_words, style)
+    area = b.safe_area
+    assert b.max_line_width <= area.narrowest
+    assert b.line_boxes()
+    for start, _end, box in b.line_boxes():
+        assert area.contains(box), box
+        x, y, w, h = box
+        assert x + w <= W * 0.87 and y + h <= H * 0.85 and y >= H * 0.07  # icon column, description row, top bar
+        luma, chroma = changed(start + 0.01, b)
+        assert inside(luma, box) and inside(chroma, box, 2)
+
+
+def test_style_position_is_clamped_into_the_safe_area():
+    from dataclasses import replace
+
+    low = replace(PRESETS["bold"], position=0.97)
+    b = CaptionBurner(group_lines(spoken(["hello", "there"])), low, W, H)
+    (_, _, (x, y, w, h)), = b.line_boxes()
+    assert y + h <= b.safe_area.bottom and x + w <= b.safe_area.icon_left
+    luma, _ = changed(0.1, b)
+    assert not luma[int(H * 0.85):].any()
