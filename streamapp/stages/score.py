@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from streamapp.stages.edges import refine_edges
 from streamapp.stages.extract import Signals
 
 # Default weight of each named sub-score (all 0-100). A weights dict (settings.score_weights) overrides
@@ -503,11 +504,18 @@ def candidate_windows(signals: Signals, options: ClipOptions) -> list[tuple[floa
     return windows
 
 
-def score(signals: Signals, options: ClipOptions, weights: dict[str, float] | None = None) -> list[Candidate]:
+def score(
+    signals: Signals, options: ClipOptions, weights: dict[str, float] | None = None, refine: bool = True
+) -> list[Candidate]:
     """Build candidate windows, score them and keep the best non-overlapping ``max_clips``.
 
-    Same result as ``select_top(score_windows(...))``, but only the chosen windows become
-    Candidate objects: an hour of video has ~200k windows.
+    With ``refine`` (the default) each chosen clip's edges are then moved into the pauses around its
+    speech and away from shot cuts (``streamapp.stages.edges.refine_edges``): the returned start_s/end_s
+    are the true edges, so a clip may be a margin (~0.15 s before, ~0.3 s after) longer than the max
+    duration, and shorter than the min only where the silence around it is too short to give back;
+    score, subscores and reason are the window's.
+    Without ``refine`` the result equals ``select_top(score_windows(...))``, but only the chosen windows
+    become Candidate objects: an hour of video has ~200k windows.
     """
     windows = candidate_windows(signals, options)
     if not windows or options.max_clips <= 0:
@@ -525,4 +533,9 @@ def score(signals: Signals, options: ClipOptions, weights: dict[str, float] | No
             picked.append(int(i))
             if len(picked) >= options.max_clips:
                 break
-    return [scored.candidate(i) for i in picked]
+    chosen = [scored.candidate(i) for i in picked]
+    if not refine:
+        return chosen
+    edges = refine_edges(signals, [(c.start_s, c.end_s) for c in chosen], (options.range_start_s, options.range_end_s),
+                         min_s=options.min_duration_s)
+    return [replace(c, start_s=e.start_s, end_s=e.end_s) for c, e in zip(chosen, edges, strict=True)]
