@@ -27,8 +27,10 @@ def build_timeline(
     aspect: str,
     name: str = "streamapp clips",
     source_duration_s: float | None = None,
+    has_audio: bool = False,
 ) -> otio.schema.Timeline:
-    """One video track with the clips in order; times snap to the source's frame grid."""
+    """One video track with the clips in order (and, when the source has sound, an audio track of the same
+    cuts, so editors get the sound and FCPXML says the asset has audio); times snap to the source's frame grid."""
     rate = float(source_fps) if source_fps and source_fps > 0 else 25.0
     # The media's extent (FCPXML needs it): the source duration, or at least up to the last clip's end.
     full = max([float(source_duration_s or 0.0)] + [float(c["end_s"]) for c in clips])
@@ -58,6 +60,12 @@ def build_timeline(
             "crop_path": [dict(k) for k in (clip.get("crop_path") or [])],
         }
         track.append(item)
+    if has_audio:
+        sound = otio.schema.Track(name="sound", kind=otio.schema.TrackKind.Audio)
+        for item in track:
+            sound.append(otio.schema.Clip(name=item.name, media_reference=item.media_reference.clone(),
+                                          source_range=item.source_range))
+        timeline.tracks.append(sound)
     return timeline
 
 
@@ -78,13 +86,15 @@ def write_timeline(
     clips: Sequence[Mapping[str, Any]],
     aspect: str,
     source_duration_s: float | None = None,
+    has_audio: bool = False,
 ) -> str:
     """Write ``job_dir/job.otio`` (and ``job.fcpxml`` if the FCPXML adapter is installed); returns the OTIO path.
 
     ``clips``: dicts with start_s, end_s (source time), file, crop_path, id, score, reason.
     """
     os.makedirs(job_dir, exist_ok=True)
-    timeline = build_timeline(source_path, source_fps, clips, aspect, source_duration_s=source_duration_s)
+    timeline = build_timeline(source_path, source_fps, clips, aspect, source_duration_s=source_duration_s,
+                              has_audio=has_audio)
     path = os.path.join(job_dir, TIMELINE_NAME)
     _write_atomic(timeline, path, "otio_json")
     fcpxml = os.path.join(job_dir, FCPXML_NAME)
