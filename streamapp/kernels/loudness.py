@@ -166,3 +166,27 @@ def momentary_lufs(kpower: np.ndarray, hop_s: float, window_s: float = MOMENTARY
     ms = (prefix[b] - prefix[a]) / np.maximum(b - a, 1)
     floor = 10.0 ** ((FLOOR_DB - LUFS_OFFSET) / 10.0)
     return (LUFS_OFFSET + 10.0 * np.log10(np.maximum(ms, floor))).astype(np.float32)
+
+
+@njit(cache=True, nogil=True)
+def _biquads(x: np.ndarray, coefs: np.ndarray) -> np.ndarray:
+    out = np.empty(x.shape[0], dtype=np.float64)
+    s = np.zeros((coefs.shape[0], 2), dtype=np.float64)
+    for i in range(x.shape[0]):
+        v = np.float64(x[i])
+        for k in range(coefs.shape[0]):  # direct form II transposed, one biquad after the other
+            y = coefs[k, 0] * v + s[k, 0]
+            s[k, 0] = coefs[k, 1] * v - coefs[k, 3] * y + s[k, 1]
+            s[k, 1] = coefs[k, 2] * v - coefs[k, 4] * y
+            v = y
+        out[i] = v
+    return out
+
+
+def k_weighted(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The whole signal K-weighted (float64, same shape): ``(n,)`` or ``(channels, n)``, zero initial state."""
+    x = np.asarray(samples, dtype=np.float32)
+    coefs = k_weighting(sample_rate)
+    if x.ndim == 1:
+        return _biquads(np.ascontiguousarray(x), coefs)
+    return np.stack([_biquads(np.ascontiguousarray(ch), coefs) for ch in x.reshape(x.shape[0], -1)])
