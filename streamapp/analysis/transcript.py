@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -28,8 +29,78 @@ class AsrParams:
     language: str | None = "en"
     compute_type: str = "int8"
     threads: int = 0  # 0 = ctranslate2's default
-    vad_filter: bool = False  # Silero VAD skips long non-speech; off by default (a second model, more time)
+    # Silero VAD (bundled with faster-whisper, no download): Whisper never sees music or silence, so it
+    # cannot make words up there, and that time is not decoded at all (see bench/RESULTS-captions.md).
+    vad_filter: bool = True
     beam_size: int = 1  # greedy: ~2x faster than beam 5 for tiny models, words barely change
+    # A segment's words are dropped when Whisper says it is likely not speech (see ``keep_segment``).
+    no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    min_word_prob: float = 0.5  # mean word probability under which a likely-no-speech segment is made up
+
+
+class WordLike(Protocol):
+    word: str
+    start: float
+    end: float
+    probability: float
+
+
+class SegmentLike(Protocol):
+    """The fields of a faster-whisper ``Segment`` that the hallucination filter reads."""
+
+    no_speech_prob: float
+    avg_logprob: float
+    compression_ratio: float
+    words: list[WordLike] | None
+
+
+_SPOKEN = re.compile(r"\w")  # a word with no letter or digit (".", "♪", "-") is not a spoken word
+
+
+def keep_segment(seg: SegmentLike, params: AsrParams) -> bool:
+    """Whether a Whisper segment is speech rather than words made up over music, noise or silence.
+
+    Dropped: looping text (``compression_ratio`` over the threshold); Whisper's own rule (``no_speech_prob``
+    over the threshold and ``avg_logprob`` under its threshold); and a likely-no-speech segment whose words
+    the model itself doubts (mean word probability under ``min_word_prob``): the classic " you" over silence
+    has no_speech_prob 0.95 but avg_logprob -0.7, which Whisper's rule keeps.
+    """
+    if seg.compression_ratio > params.compression_ratio_threshold:
+        return False
+    if seg.no_speech_prob > params.no_speech_threshold:
+        if seg.avg_logprob < params.logprob_threshold:
+            return False
+        probs = [float(w.probability) for w in seg.words or [] if _SPOKEN.search(w.word)]
+        if not probs or sum(probs) / len(probs) < params.min_word_prob:
+            return False
+    return True
+
+
+def segment_words(
+    segments: Iterable[SegmentLike], params: AsrParams, origin: float = 0.0, last_end: float = 0.0
+) -> list[dict]:
+    """Words ``[{start_s, end_s, text, prob}]`` of the segments that ``keep_segment`` keeps, on media time.
+
+    ``origin`` is the media time of the audio's first sample; times never run backwards (a word starts no
+    earlier than ``last_end`` and the previous word's end). Zero-length words (start == end, which Whisper's
+    alignment sometimes gives) are kept: captions give them a duration.
+    """
+    words: list[dict] = []
+    for seg in segments:
+        if not keep_segment(seg, params):
+            continue
+        for w in seg.words or []:
+            text = w.word.strip()
+            if not text or not _SPOKEN.search(text):
+                continue
+            a = max(origin + float(w.start), last_end)
+            b = max(a, origin + float(w.end))
+            words.append({"start_s": round(a, 3), "end_s": round(b, 3), "text": text,
+                          "prob": round(float(w.probability), 3)})
+            last_end = b
+    return words
 
 
 def default_model_dir() -> str | None:
@@ -106,17 +177,14 @@ def transcribe(
         segments, _info = model.transcribe(
             audio, language=params.language, beam_size=params.beam_size, word_timestamps=True,
             vad_filter=params.vad_filter, condition_on_previous_text=False,
+            no_speech_threshold=params.no_speech_threshold, log_prob_threshold=params.logprob_threshold,
+            compression_ratio_threshold=params.compression_ratio_threshold,
         )
         for seg in segments:
-            for w in seg.words or []:
-                text = w.word.strip()
-                if not text:
-                    continue
-                a = max(origin + float(w.start), last_end)  # timestamps never run backwards
-                b = max(a, origin + float(w.end))
-                words.append({"start_s": round(a, 3), "end_s": round(b, 3), "text": text,
-                              "prob": round(float(w.probability), 3)})
-                last_end = b
+            got = segment_words([seg], params, origin, last_end)
+            if got:
+                words.extend(got)
+                last_end = got[-1]["end_s"]
             if on_progress is not None and duration_s > 0:
                 on_progress(min(1.0, (origin + float(seg.end)) / duration_s))
     if on_progress is not None:

@@ -28,25 +28,38 @@ class Line:
         return " ".join(w.text for w in self.words)
 
 
+ZERO_WORD_S = 0.2  # the duration a zero-length ASR word gets, from the free time around it
+
+
 def clip_words(words: Iterable[Mapping[str, object]], start_s: float, end_s: float) -> list[Word]:
     """Words ``[{start_s, end_s, text}]`` in source time, as clip-time Words inside [0, end_s - start_s].
 
     A word belongs to the clip when its middle does; its times are then cut at the clip's edges,
-    so no caption starts before the clip or outlasts it.
+    so no caption starts before the clip or outlasts it. Words are kept in order and never overlap.
+    A zero-length word (Whisper sometimes gives start == end) is kept: it gets up to ``ZERO_WORD_S``
+    from the free time after it, then before it, never overlapping its neighbours.
     """
     duration = end_s - start_s
-    out: list[Word] = []
+    spans: list[list] = []  # [a, b, text]
     for w in words:
         text = str(w.get("text", "")).strip()
         a, b = float(w["start_s"]), float(w["end_s"])  # type: ignore[arg-type]
         if not text or b < a or not start_s <= (a + b) / 2 < end_s:
             continue
         a, b = max(0.0, a - start_s), min(duration, b - start_s)
-        if out and a < out[-1].end:
-            a = out[-1].end  # overlapping ASR words: keep cues ordered
+        if spans and a < spans[-1][1]:
+            a = spans[-1][1]  # overlapping ASR words: keep cues ordered
+        spans.append([a, max(a, b), text])
+    for i, span in enumerate(spans):
+        a, b, _ = span
         if b - a >= 0.01:
-            out.append(Word(round(a, 3), round(b, 3), text))
-    return out
+            continue
+        after = spans[i + 1][0] if i + 1 < len(spans) else duration
+        b = max(b, min(after, a + ZERO_WORD_S))
+        before = spans[i - 1][1] if i else 0.0
+        a = min(a, max(before, b - ZERO_WORD_S))
+        span[0], span[1] = a, b
+    return [Word(round(a, 3), round(b, 3), text) for a, b, text in spans]
 
 
 def group_lines(

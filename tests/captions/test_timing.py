@@ -1,7 +1,6 @@
-import pysubs2
 import pytest
 
-from streamapp.captions import PRESETS, clip_words, group_lines, resolve_style, write_caption_files
+from streamapp.captions import PRESETS, clip_words, group_lines, resolve_style
 from streamapp.errors import InputError
 
 
@@ -46,16 +45,35 @@ def test_line_hold_never_passes_the_clip_end():
     assert lines[-1].end <= 9.6
 
 
-def test_caption_files_round_trip(tmp_path):
-    words = clip_words(words_from("hello there how are you doing today", 3.0), 2.0, 8.0)
-    lines = group_lines(words, max_words=3, duration_s=6.0)
-    srt, vtt = write_caption_files(lines, str(tmp_path / "c.srt"), str(tmp_path / "c.vtt"))
-    for path in (srt, vtt):
-        subs = pysubs2.load(path)
-        assert " ".join(e.plaintext.replace("\n", " ") for e in subs).split() == [w.text for w in words]
-        assert [e.start for e in subs] == [round(ln.start * 1000) for ln in lines]
-        assert all(0 <= e.start < e.end <= 6000 for e in subs)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.srt", "c.vtt"]
+def test_zero_length_words_are_kept_with_a_duration_from_the_gap():
+    words = [
+        {"start_s": 10.0, "end_s": 10.4, "text": "one"},
+        {"start_s": 10.5, "end_s": 10.5, "text": "two"},  # zero length, 0.3 s free after it
+        {"start_s": 10.8, "end_s": 11.0, "text": "three"},
+        {"start_s": 11.2, "end_s": 11.2, "text": "four"},  # zero length, only 0.05 s after it: takes time before too
+        {"start_s": 11.25, "end_s": 11.6, "text": "five"},
+        {"start_s": 11.6, "end_s": 11.6, "text": "six"},  # zero length, no room at all
+        {"start_s": 11.6, "end_s": 12.0, "text": "seven"},
+        {"start_s": 12.3, "end_s": 12.1, "text": "bad"},  # end before start: dropped
+        {"start_s": 19.99, "end_s": 19.99, "text": "last"},  # zero length at the clip end
+    ]
+    out = clip_words(words, 10.0, 20.0)
+    assert [w.text for w in out] == ["one", "two", "three", "four", "five", "six", "seven", "last"]
+    by = {w.text: w for w in out}
+    assert (by["two"].start, by["two"].end) == (0.5, 0.7)
+    assert (by["four"].start, by["four"].end) == (1.05, 1.25)
+    assert by["six"].start == by["six"].end == 1.6
+    assert by["last"].end == 10.0 and by["last"].end - by["last"].start == pytest.approx(0.2)
+    for a, b in zip(out, out[1:], strict=False):
+        assert a.end <= b.start  # never overlapping a neighbour
+    assert all(0.0 <= w.start <= w.end <= 10.0 for w in out)
+
+
+def test_words_swallowed_by_an_overlap_are_kept():
+    words = [{"start_s": 1.0, "end_s": 2.0, "text": "long"}, {"start_s": 1.2, "end_s": 1.5, "text": "inside"},
+             {"start_s": 3.0, "end_s": 3.4, "text": "after"}]
+    out = clip_words(words, 0.0, 5.0)
+    assert [(w.text, w.start, w.end) for w in out] == [("long", 1.0, 2.0), ("inside", 2.0, 2.2), ("after", 3.0, 3.4)]
 
 
 def test_presets_resolve():
