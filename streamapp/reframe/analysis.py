@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import av
 import cv2
@@ -17,10 +18,14 @@ import numpy as np
 
 from streamapp.kernels.frame_diff import detect_cuts
 from streamapp.media.probe import pick_video_stream, stream_start_s
+from streamapp.reframe.content import CUT_PENALTY, NEAR_CUT_S, salient_centre, text_box, thumbnail_worth
 from streamapp.reframe.path import Sample
 from streamapp.vision.faces import Face, detect_faces
 
 _EPS = 1e-6
+# Lips open and close a few times a second: frames ~0.1 s apart show a syllable's motion, where
+# neighbouring frames (33-40 ms) barely differ.
+_MOUTH_GAP_S = 0.1
 _TINY_H = 64  # cut detection works on 64-px-high luma, as the extract stage does (its thresholds)
 _DAMAGED = (av.error.InvalidDataError, av.error.FFmpegError, EOFError)
 _PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"}
@@ -35,17 +40,47 @@ class ClipAnalysis:
     samples: list[Sample] = field(default_factory=list)
     cuts_s: list[float] = field(default_factory=list)
     sharpness: list[float] = field(default_factory=list)  # per sample: variance of the Laplacian
+    worth: list[float] = field(default_factory=list)  # per sample: thumbnail worth, before any cut nearby
 
-    def best_thumbnail_t(self, duration_s: float) -> float:
-        """A sharp sample with a face, away from the clip's edges; the middle if nothing was sampled."""
+    def best_thumbnail_t(self, duration_s: float, cuts_s: Sequence[float] | None = None) -> float:
+        """The frame most worth showing small (a face or a sharp subject; never a transition, a blur or an
+        empty frame), away from the clip's edges; the middle if nothing was sampled. ``cuts_s`` (clip
+        time) default to the cuts this analysis found."""
+        cuts = np.asarray(sorted(self.cuts_s if cuts_s is None else cuts_s), dtype=np.float64)
         best_t, best = duration_s / 2, -math.inf
-        for s, sharp in zip(self.samples, self.sharpness, strict=False):
+        for s, worth in zip(self.samples, self.worth, strict=False):
             if not 0.1 * duration_s <= s.t <= 0.9 * duration_s:
                 continue
-            score = math.log1p(sharp) + (2.0 if s.faces else 0.0) - abs(s.t / duration_s - 0.5)
+            near_cut = bool(cuts.size) and float(np.min(np.abs(cuts - s.t))) < NEAR_CUT_S
+            score = worth - (CUT_PENALTY if near_cut else 0.0) - 0.5 * abs(s.t / duration_s - 0.5)
             if score > best:
                 best_t, best = s.t, score
         return best_t
+
+
+@dataclass
+class _Pending:
+    """A sampled frame (small grey) waiting for its face detection and for the frame after it."""
+
+    t: float
+    small: np.ndarray
+    found: Future | None
+    motion: tuple[float, float] | None
+    after: np.ndarray | None = None
+
+    def resolve(self, scale: float) -> tuple[Sample, float, float]:
+        """The sample in source pixels, its thumbnail worth (cuts aside) and its sharpness."""
+        faces = self.found.result() if self.found is not None else []
+        mouth = tuple(mouth_motion(self.small, self.after, f) for f in faces) if self.after is not None else ()
+        salient = text = None
+        if not faces:  # what leads the camera when no face does
+            centre = salient_centre(self.small)
+            salient = None if centre is None else (centre[0] * scale, centre[1] * scale)
+            box = text_box(self.small)
+            text = None if box is None else tuple(v * scale for v in box)
+        worth = thumbnail_worth(self.small, tuple(f.h for f in faces))
+        sample = Sample(self.t, tuple(_scaled(f, scale) for f in faces), self.motion, mouth, salient, text)
+        return sample, worth.score, worth.sharpness
 
 
 def luma_view(frame: av.VideoFrame) -> np.ndarray:
@@ -66,8 +101,41 @@ def _shrink(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def _scaled_faces(small: np.ndarray, scale: float) -> tuple[Face, ...]:
-    return tuple(Face(f.x * scale, f.y * scale, f.w * scale, f.h * scale, f.score) for f in detect_faces(small))
+def _scaled(f: Face, scale: float) -> Face:
+    marks = tuple((x * scale, y * scale) for x, y in getattr(f, "landmarks", ()))
+    extra = {"landmarks": marks} if marks else {}
+    return replace(f, x=f.x * scale, y=f.y * scale, w=f.w * scale, h=f.h * scale, **extra)
+
+
+def _mouth_box(f: Face) -> tuple[int, int, int, int]:
+    """The mouth's region (x0, y0, x1, y1): around the mouth corners when the detector gives them, else
+    the middle of the face box's lower third."""
+    marks = getattr(f, "landmarks", ())
+    if len(marks) >= 5:
+        (rx, ry), (lx, ly) = marks[3], marks[4]
+        x0, x1 = min(rx, lx) - 0.12 * f.w, max(rx, lx) + 0.12 * f.w
+        my = (ry + ly) / 2
+        return int(x0), int(my - 0.12 * f.h), int(x1), int(my + 0.16 * f.h)
+    return int(f.x + 0.25 * f.w), int(f.y + 0.65 * f.h), int(f.x + 0.75 * f.w), int(f.y + 0.95 * f.h)
+
+
+def mouth_motion(a: np.ndarray, b: np.ndarray, f: Face) -> float:
+    """How much a face's mouth moved between two grey frames a few tens of ms apart, beyond the head.
+
+    The mean change in the mouth region less half the change across the eyes: a nod or a camera move
+    shifts both, talking moves the mouth most. (A full subtraction loses the speech: a talking head
+    moves as it talks, measured on real talking heads.) ``f`` is in the frames' pixels.
+    """
+    h, w = a.shape[:2]
+
+    def change(x0: int, y0: int, x1: int, y1: int) -> float:
+        x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return 0.0
+        return float(cv2.absdiff(a[y0:y1, x0:x1], b[y0:y1, x0:x1]).mean())
+
+    eyes = change(int(f.x + 0.2 * f.w), int(f.y + 0.25 * f.h), int(f.x + 0.8 * f.w), int(f.y + 0.45 * f.h))
+    return max(0.0, change(*_mouth_box(f)) - 0.5 * eyes)
 
 
 def _motion_centre(prev: np.ndarray, cur: np.ndarray, scale: float) -> tuple[float, float] | None:
@@ -114,7 +182,7 @@ def analyze_clip(
         next_sample = 0.0
         scale = 1.0
         tiny_size = (1, 1)
-        pending: list[tuple[float, Future | None, tuple[float, float] | None]] = []
+        pending: list[_Pending] = []
         for packet in src.demux(vin):
             try:
                 frames = packet.decode()
@@ -136,6 +204,9 @@ def analyze_clip(
                     scale = max(1.0, y.shape[0] / detect_height)
                     tiny_size = (max(8, round(_TINY_H * y.shape[1] / y.shape[0])), _TINY_H)
                 tc = t - start_s
+                if pending and pending[-1].after is None and tc >= pending[-1].t + _MOUTH_GAP_S:
+                    # A frame a moment after the sample: what the mouth did meanwhile.
+                    pending[-1].after = _shrink(y, pending[-1].small.shape[::-1])
                 if cuts:
                     tiny = _shrink(y, tiny_size)
                     times.append(tc)
@@ -146,15 +217,18 @@ def analyze_clip(
                 next_sample = tc + 1.0 / sample_fps
                 size = (max(16, int(round(y.shape[1] / scale))), max(16, int(round(y.shape[0] / scale))))
                 small = _shrink(y, size)  # a new array: the face worker reads it after the frame is gone
-                found = pool.submit(_scaled_faces, small, scale) if faces else None
+                found = pool.submit(detect_faces, small) if faces else None
                 motion = None if prev_small is None else _motion_centre(prev_small, small, scale)
                 prev_small = small
-                pending.append((tc, found, motion))
-                result.sharpness.append(float(cv2.Laplacian(small, cv2.CV_32F).var()))
+                pending.append(_Pending(tc, small, found, motion))
             if done:
                 break
         if result is not None:
-            result.samples = [Sample(tc, f.result() if f is not None else (), m) for tc, f, m in pending]
+            for item in pending:
+                sample, worth, sharp = item.resolve(scale)
+                result.samples.append(sample)
+                result.worth.append(worth)
+                result.sharpness.append(sharp)
     if result is None:
         return ClipAnalysis(0, 0)
     if cuts and len(times) > 2:

@@ -17,6 +17,8 @@ Box = tuple[float, float, float, float]  # x, y, w, h
 _SALIENCY_SIDE = 64  # spectral residual works on a tiny picture: it finds what stands out, not detail
 _TEXT_MIN_ROWS = 2  # a title card has at least this many text-like line segments
 _FLAT_STD = 6.0  # luma standard deviation below this: a black, white or faded frame
+NEAR_CUT_S = 0.4  # a frame this close to a shot change may be half one shot and half the next
+CUT_PENALTY = 5.0
 
 
 def saliency_map(grey: np.ndarray) -> np.ndarray:
@@ -101,7 +103,7 @@ def thumbnail_worth(grey: np.ndarray, face_heights: tuple[float, ...] = (), seco
     sharp = float(cv2.Laplacian(grey, cv2.CV_32F).var()) if sharpness is None else float(sharpness)
     contrast = float(grey.std())
     face = max(face_heights, default=0.0) / max(1, grey.shape[0])
-    near_cut = seconds_from_cut < 0.4
+    near_cut = seconds_from_cut < NEAR_CUT_S
     score = math.log1p(sharp)
     # A face is what viewers click on; a bigger one (up to a third of the height) reads better small.
     score += 3.0 + 6.0 * min(face, 0.33) if face > 0 else 0.0
@@ -110,5 +112,5 @@ def thumbnail_worth(grey: np.ndarray, face_heights: tuple[float, ...] = (), seco
     elif contrast < 2 * _FLAT_STD:
         score -= 2.0
     if near_cut:
-        score -= 5.0
+        score -= CUT_PENALTY
     return FrameWorth(score, sharp, contrast, face, near_cut)

@@ -1,30 +1,57 @@
 """Camera planning: from sampled face/motion detections to a smooth crop path, shot by shot.
 
-The path is a list of camera *points* per shot. Between two points with the same position the
-camera holds; between two different ones it pans with an ease-in/out curve. The planner only
-adds a point where the camera starts or stops moving, so the points double as editor keyframes.
+Each shot gets one layout:
+- ``tracking``: one subject, a crop that follows it (dead zone, eased and speed-capped pans);
+- ``active_speaker``: two people, one crop that cuts to whoever speaks (mouth motion while the sound
+  is voiced, with hysteresis: ``streamapp.reframe.speaker``);
+- ``split``: two people on screen together for more than 3 s who trade words too quickly to follow
+  (or with nothing telling who speaks): two panels stacked, one face each;
+- ``fit``: three or more people, or a title card wider than the crop: the whole frame over a blur;
+- ``still``: one fixed crop (a subject that stays put, two people who fit one crop, or nothing to follow).
+
+The path is a list of camera *points* per shot (per panel for split). Between two points with the
+same position the camera holds; between two different ones it pans with an ease-in/out curve; two
+points at one instant are a cut of the crop. The planner only adds a point where the camera starts
+or stops moving, so the points double as editor keyframes.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from streamapp.reframe.speaker import agreement, speaking_scores, talk_shares, turns, voiced_at
 from streamapp.vision.faces import Face
 
-LAYOUTS = ("still", "tracking", "fit", "center")
+LAYOUTS = ("tracking", "active_speaker", "split", "fit", "still")
+Box = tuple[float, float, float, float]
+Point = tuple[float, float, float]  # (t, cx, cy)
 
 
 @dataclass(frozen=True)
 class Sample:
-    """What the analysis saw at clip time ``t`` (s): faces and a motion centre, in source pixels."""
+    """What the analysis saw at clip time ``t`` (s), in source pixels: faces, a motion centre, and for
+    shots without faces the salient centre and a title card's text box. ``mouth`` is each face's mouth
+    motion (aligned with ``faces``; empty when not measured)."""
 
     t: float
     faces: tuple[Face, ...] = ()
     motion: tuple[float, float] | None = None
+    mouth: tuple[float, ...] = ()
+    salient: tuple[float, float] | None = None
+    text: Box | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One crop of the source and where it lands in the output frame (both even, in pixels)."""
+
+    src: tuple[int, int, int, int]
+    dst: tuple[int, int, int, int]
 
 
 @dataclass(frozen=True)
@@ -36,6 +63,9 @@ class PlanParams:
     min_support: float = 0.3  # a face track must be seen in this share of a shot's samples
     fit_second_area: float = 0.35  # a second face this large (vs. the first) counts as a person
     headroom: float = 0.1  # faces sit this fraction of the crop height above its centre
+    split_min_s: float = 3.0  # two faces on screen together at least this long before a split is allowed
+    turn_hold_s: float = 1.0  # the other person must lead this long before the crop cuts to them
+    panel_face_room: float = 2.6  # a split panel's crop is this many face heights tall
 
 
 @dataclass
@@ -43,7 +73,48 @@ class ShotPlan:
     start_s: float
     end_s: float
     layout: str
-    points: list[tuple[float, float, float]] = field(default_factory=list)  # (t, cx, cy), t ascending
+    points: list[Point] = field(default_factory=list)  # (t, cx, cy), t ascending
+    panels: list[list[Point]] = field(default_factory=list)  # split: each panel's points, top first
+
+
+def _interpolate(pts: Sequence[Point], t: float) -> tuple[float, float]:
+    if t <= pts[0][0]:
+        return pts[0][1], pts[0][2]
+    for (t0, x0, y0), (t1, x1, y1) in zip(pts, pts[1:], strict=False):
+        if t < t1:
+            k = _smoothstep((t - t0) / (t1 - t0)) if t1 > t0 else 1.0
+            return x0 + (x1 - x0) * k, y0 + (y1 - y0) * k
+    return pts[-1][1], pts[-1][2]
+
+
+def _even_box(cx: float, cy: float, w: int, h: int, src_w: int, src_h: int) -> tuple[int, int, int, int]:
+    x = int(round((cx - w / 2) / 2)) * 2
+    y = int(round((cy - h / 2) / 2)) * 2
+    return min(max(0, x), src_w - w), min(max(0, y), src_h - h), w, h
+
+
+def _path_keyframes(pts: Sequence[Point], start: float, last: float,
+                    box: Callable[[float, float], tuple[int, int, int, int]], frame_s: float) -> list[dict]:
+    """Keyframes of one point path over [start, last]: its ends, pan starts/ends, and both sides of a crop cut."""
+    out: list[dict] = []
+
+    def add(t: float, cx: float, cy: float) -> None:
+        x, y, w, h = box(cx, cy)
+        item = {"t_s": round(t, 3), "x": x, "y": y, "w": w, "h": h}
+        if out and out[-1]["t_s"] >= item["t_s"]:
+            out[-1] = item  # same instant (a one-frame shot): the later box wins
+        else:
+            out.append(item)
+
+    add(start, *_interpolate(pts, start))
+    for i, (t, cx, cy) in enumerate(pts):
+        if not start < t < last:
+            continue
+        if i > 0 and pts[i - 1][0] == t:  # a cut of the crop: hold the old box to the frame before
+            add(max(start, t - frame_s), pts[i - 1][1], pts[i - 1][2])
+        add(t, cx, cy)
+    add(last, *_interpolate(pts, last))
+    return out
 
 
 def _smoothstep(u: float) -> float:
@@ -53,7 +124,11 @@ def _smoothstep(u: float) -> float:
 
 @dataclass
 class CameraPlan:
-    """A crop path over a clip: ``box_at(t)`` for rendering, ``keyframes()`` for export."""
+    """A framing plan over a clip: ``placements_at(t)`` for rendering, ``keyframes()``/``panels()`` for export.
+
+    Boxes are in source pixels; ``out_w`` x ``out_h`` is the output frame (split panels share it).
+    ``face_track`` keeps what was seen, so faces can be mapped into the output (captions stay off them).
+    """
 
     src_w: int
     src_h: int
@@ -61,6 +136,15 @@ class CameraPlan:
     crop_h: int
     duration_s: float
     shots: list[ShotPlan]
+    out_w: int = 0
+    out_h: int = 0
+    panel_w: int = 0  # split panels' crop size in source pixels
+    panel_h: int = 0
+    face_track: list[tuple[float, tuple[Face, ...]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.out_w = self.out_w or self.crop_w
+        self.out_h = self.out_h or self.crop_h
 
     @property
     def layout(self) -> str:
@@ -68,7 +152,7 @@ class CameraPlan:
         spans: dict[str, float] = {}
         for s in self.shots:
             spans[s.layout] = spans.get(s.layout, 0.0) + (s.end_s - s.start_s)
-        return max(spans, key=lambda k: spans[k]) if spans else "center"
+        return max(spans, key=lambda k: spans[k]) if spans else "still"
 
     def shot_at(self, t: float) -> ShotPlan:
         for s in self.shots:
@@ -77,43 +161,106 @@ class CameraPlan:
         return self.shots[-1]
 
     def center_at(self, t: float) -> tuple[float, float]:
-        pts = self.shot_at(t).points
-        if t <= pts[0][0]:
-            return pts[0][1], pts[0][2]
-        for (t0, x0, y0), (t1, x1, y1) in zip(pts, pts[1:], strict=False):
-            if t < t1:
-                k = _smoothstep((t - t0) / (t1 - t0)) if t1 > t0 else 1.0
-                return x0 + (x1 - x0) * k, y0 + (y1 - y0) * k
-        return pts[-1][1], pts[-1][2]
+        return _interpolate(self.shot_at(t).points, t)
+
+    def _crop(self, cx: float, cy: float) -> tuple[int, int, int, int]:
+        return _even_box(cx, cy, self.crop_w, self.crop_h, self.src_w, self.src_h)
+
+    def _panel(self, cx: float, cy: float) -> tuple[int, int, int, int]:
+        return _even_box(cx, cy, self.panel_w, self.panel_h, self.src_w, self.src_h)
+
+    def _whole(self) -> tuple[int, int, int, int]:
+        return 0, 0, self.src_w - self.src_w % 2, self.src_h - self.src_h % 2
 
     def box_at(self, t: float) -> tuple[int, int, int, int]:
-        """Crop ``(x, y, w, h)`` in source pixels at clip time ``t``: even, inside the frame."""
+        """The crop ``(x, y, w, h)`` in source pixels at clip time ``t`` (split: the top panel's; fit: the frame)."""
+        shot = self.shot_at(t)
+        if shot.layout == "fit":
+            return self._whole()
+        if shot.layout == "split":
+            return self._panel(*_interpolate(shot.panels[0], t))
+        return self._crop(*self.center_at(t))
+
+    def panel_rects(self) -> list[tuple[int, int, int, int]]:
+        """The split panels' rectangles in the output frame: top half, bottom half (even)."""
+        top = self.out_h // 2 // 2 * 2
+        return [(0, 0, self.out_w, top), (0, top, self.out_w, self.out_h - top)]
+
+    def placements_at(self, t: float) -> list[Placement]:
+        """What to crop and where it goes at clip time ``t``: [] for fit, two panels for split, else one."""
+        shot = self.shot_at(t)
+        if shot.layout == "fit":
+            return []
+        if shot.layout == "split":
+            return [Placement(self._panel(*_interpolate(pts, t)), rect)
+                    for pts, rect in zip(shot.panels, self.panel_rects(), strict=True)]
+        return [Placement(self.box_at(t), (0, 0, self.out_w, self.out_h))]
+
+    def faces_at(self, t: float) -> tuple[Face, ...]:
+        """The faces of the sample nearest ``t`` (within half a second), source pixels."""
+        if not self.face_track:
+            return ()
+        times = [s for s, _ in self.face_track]
+        i = bisect.bisect_left(times, t)
+        near = min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: abs(times[j] - t))
+        return self.face_track[near][1] if abs(times[near] - t) <= 0.5 else ()
+
+    def output_faces_at(self, t: float) -> list[Box]:
+        """Face boxes as they appear in the output frame at ``t`` (for captions to keep clear of)."""
+        faces = self.faces_at(t)
         if self.shot_at(t).layout == "fit":
-            return 0, 0, self.src_w - self.src_w % 2, self.src_h - self.src_h % 2
-        cx, cy = self.center_at(t)
-        x = int(round((cx - self.crop_w / 2) / 2)) * 2
-        y = int(round((cy - self.crop_h / 2) / 2)) * 2
-        x = min(max(0, x), self.src_w - self.crop_w)
-        y = min(max(0, y), self.src_h - self.crop_h)
-        return x, y, self.crop_w, self.crop_h
+            scale = min(self.out_w / self.src_w, self.out_h / self.src_h)
+            ox, oy = (self.out_w - self.src_w * scale) / 2, (self.out_h - self.src_h * scale) / 2
+            return [(ox + f.x * scale, oy + f.y * scale, f.w * scale, f.h * scale) for f in faces]
+        out: list[Box] = []
+        for p in self.placements_at(t):
+            sx, sy, sw, sh = p.src
+            dx, dy, dw, dh = p.dst
+            kx, ky = dw / sw, dh / sh
+            for f in faces:
+                cx, cy = f.center
+                if sx <= cx < sx + sw and sy <= cy < sy + sh:
+                    x0, y0 = max(f.x, sx), max(f.y, sy)
+                    x1, y1 = min(f.x + f.w, sx + sw), min(f.y + f.h, sy + sh)
+                    out.append((dx + (x0 - sx) * kx, dy + (y0 - sy) * ky, (x1 - x0) * kx, (y1 - y0) * ky))
+        return out
 
     def keyframes(self, frame_s: float = 0.0) -> list[dict[str, float]]:
-        """Crop boxes where the path changes: shot starts/ends and pan starts/ends (clip time, source px).
+        """Crop boxes where the path changes, over the single-crop and fit shots (clip time, source px).
 
         Linear interpolation between them reproduces the path up to the pans' easing. ``frame_s`` puts a
-        shot's closing keyframe on its last frame rather than on the cut itself.
+        shot's closing keyframe (and the box before a crop cut) on its last frame rather than on the cut.
         """
         out: list[dict[str, float]] = []
         for shot in self.shots:
+            if shot.layout == "split":
+                continue
             last = max(shot.start_s, shot.end_s - frame_s)
-            times = [shot.start_s] + [p[0] for p in shot.points if shot.start_s < p[0] < last] + [last]
-            for t in times:
-                x, y, w, h = self.box_at(t)
-                item = {"t_s": round(t, 3), "x": x, "y": y, "w": w, "h": h}
+            if shot.layout == "fit":
+                x, y, w, h = self._whole()
+                pts: list[Point] = [(shot.start_s, x + w / 2, y + h / 2)]
+                keys = _path_keyframes(pts, shot.start_s, last, lambda cx, cy: self._whole(), frame_s)
+            else:
+                keys = _path_keyframes(shot.points, shot.start_s, last, self._crop, frame_s)
+            for item in keys:
                 if out and out[-1]["t_s"] >= item["t_s"]:
-                    out[-1] = item  # same instant (a one-frame shot): the later box wins
+                    out[-1] = item
                 else:
                     out.append(item)
+        return out
+
+    def panels(self, frame_s: float = 0.0) -> list[dict]:
+        """The split panels: each one's crop keyframes over the split shots and its rectangle in the output."""
+        split = [s for s in self.shots if s.layout == "split"]
+        if not split:
+            return []
+        out = []
+        for i, (x, y, w, h) in enumerate(self.panel_rects()):
+            path: list[dict] = []
+            for shot in split:
+                last = max(shot.start_s, shot.end_s - frame_s)
+                path.extend(_path_keyframes(shot.panels[i], shot.start_s, last, self._panel, frame_s))
+            out.append({"crop_path": path, "x": x, "y": y, "w": w, "h": h})
         return out
 
 
@@ -127,12 +274,16 @@ def shot_ranges(duration_s: float, cuts_s: Sequence[float], min_shot_s: float = 
     return list(zip(edges, edges[1:], strict=False))
 
 
-def _tracks(samples: Sequence[Sample]) -> list[list[tuple[float, Face]]]:
+TrackEntry = tuple[float, Face, float]  # (t, face, mouth motion or NaN)
+
+
+def _tracks(samples: Sequence[Sample]) -> list[list[TrackEntry]]:
     """Greedy face tracks: a face joins the track whose last box is nearest, if close enough."""
-    tracks: list[list[tuple[float, Face]]] = []
+    tracks: list[list[TrackEntry]] = []
     for s in samples:
         taken: set[int] = set()
-        for f in s.faces:
+        for k, f in enumerate(s.faces):
+            mouth = float(s.mouth[k]) if k < len(s.mouth) else math.nan
             best, best_d = -1, math.inf
             for i, tr in enumerate(tracks):
                 if i in taken or s.t - tr[-1][0] > 3.0:
@@ -142,66 +293,96 @@ def _tracks(samples: Sequence[Sample]) -> list[list[tuple[float, Face]]]:
                 if d < 0.6 * max(f.w, g.w) and 0.5 < f.w / g.w < 2.0 and d < best_d:
                     best, best_d = i, d
             if best < 0:
-                tracks.append([(s.t, f)])
+                tracks.append([(s.t, f, mouth)])
                 taken.add(len(tracks) - 1)
             else:
-                tracks[best].append((s.t, f))
+                tracks[best].append((s.t, f, mouth))
                 taken.add(best)
     return tracks
 
 
-def _series(track: list[tuple[float, Face]], times: Sequence[float]) -> np.ndarray:
+def _series(track: list[TrackEntry], times: Sequence[float]) -> np.ndarray:
     """The track's box (x, y, w, h) at each time: held at the nearest sample where it was not seen."""
-    tt = np.array([t for t, _ in track])
-    boxes = np.array([(f.x, f.y, f.w, f.h) for _, f in track], dtype=np.float64)
+    tt = np.array([t for t, _, _ in track])
+    boxes = np.array([(f.x, f.y, f.w, f.h) for _, f, _ in track], dtype=np.float64)
     idx = np.clip(np.searchsorted(tt, times), 0, len(tt) - 1)
     prev = np.clip(idx - 1, 0, len(tt) - 1)
     use_prev = np.abs(tt[prev] - np.asarray(times)) < np.abs(tt[idx] - np.asarray(times))
     return boxes[np.where(use_prev, prev, idx)]
 
 
-class _Planner:
-    def __init__(self, src_w: int, src_h: int, crop_w: int, crop_h: int, p: PlanParams) -> None:
-        self.src_w, self.src_h, self.crop_w, self.crop_h, self.p = src_w, src_h, crop_w, crop_h, p
+def _mouths(track: list[TrackEntry], times: Sequence[float]) -> np.ndarray:
+    """The track's mouth motion at each sample time; NaN where the face was not seen then."""
+    seen = {round(t, 6): m for t, _, m in track}
+    return np.array([seen.get(round(t, 6), math.nan) for t in times], dtype=np.float64)
 
-    def clamp(self, cx: float, cy: float) -> tuple[float, float]:
-        hw, hh = self.crop_w / 2, self.crop_h / 2
+
+@dataclass
+class _Person:
+    track: list[TrackEntry]
+    boxes: np.ndarray  # (n, 4) at the shot's sample times
+
+
+class _Planner:
+    def __init__(self, src_w: int, src_h: int, crop_w: int, crop_h: int, p: PlanParams,
+                 speech_db: np.ndarray | None, hop_s: float, panel: tuple[int, int]) -> None:
+        self.src_w, self.src_h, self.crop_w, self.crop_h, self.p = src_w, src_h, crop_w, crop_h, p
+        self.speech_db, self.hop_s = speech_db, hop_s
+        self.panel_aspect = panel[0] / panel[1]  # a split panel's width / height in the output
+        self.panel_size: tuple[int, int] | None = None  # chosen by the first split shot, shared by all
+
+    def clamp(self, cx: float, cy: float, w: float | None = None, h: float | None = None) -> tuple[float, float]:
+        hw, hh = (self.crop_w if w is None else w) / 2, (self.crop_h if h is None else h) / 2
         return min(max(cx, hw), self.src_w - hw), min(max(cy, hh), self.src_h - hh)
 
-    def centre_of(self, box: np.ndarray) -> tuple[float, float]:
+    def centre_of(self, box: np.ndarray, crop_h: float | None = None) -> tuple[float, float]:
         x, y, w, h = box
-        return self.clamp(x + w / 2, y + h / 2 + self.p.headroom * self.crop_h)
+        ch = self.crop_h if crop_h is None else crop_h
+        return x + w / 2, y + h / 2 + self.p.headroom * ch
 
     def shot(self, start: float, end: float, samples: Sequence[Sample]) -> ShotPlan:
-        p = self.p
         mid = self.clamp(self.src_w / 2, self.src_h / 2)
         if not samples:
-            return ShotPlan(start, end, "center", [(start, *mid)])
-        n = len(samples)
-        # Support counts against the samples where *some* face was found: Haar misses many frames of
-        # a real face (turned head, blur), so a shot-wide share would drop true subjects.
+            return ShotPlan(start, end, "still", [(start, *mid)])
+        people = self._people(samples)
+        if not people:
+            return self._faceless_shot(start, end, samples, mid)
+        if len(people) >= 3:
+            return ShotPlan(start, end, "fit", [(start, *mid)])
+        left = min(float(np.percentile(s.boxes[:, 0], 10)) for s in people)
+        right = max(float(np.percentile(s.boxes[:, 0] + s.boxes[:, 2], 90)) for s in people)
+        if len(people) == 2:
+            if right - left <= 0.95 * self.crop_w:
+                cy = float(np.median([self.centre_of(b)[1] for b in people[0].boxes]))
+                return ShotPlan(start, end, "still", [(start, *self.clamp((left + right) / 2, cy))])
+            return self._two_people(start, end, samples, people)
+        return self._one_person(start, end, samples, people[0].boxes)
+
+    def _people(self, samples: Sequence[Sample]) -> list[_Person]:
+        """Face tracks that are people in this shot, the most prominent first."""
+        p, n = self.p, len(samples)
+        # Support counts against the samples where *some* face was found: detectors miss frames of a
+        # real face (turned head, blur), so a shot-wide share would drop true subjects.
         n_seen = sum(1 for s in samples if s.faces)
-        tracks = [tr for tr in _tracks(samples) if len({t for t, _ in tr}) >= max(2, p.min_support * n_seen)
+        tracks = [tr for tr in _tracks(samples) if len({t for t, _, _ in tr}) >= max(2, p.min_support * n_seen)
                   or (n < 3 and tr)]
         if not tracks:
-            return self._motion_shot(start, end, samples, mid)
+            return []
         times = [s.t for s in samples]
-        ranked = sorted(tracks, key=lambda tr: len(tr) * float(np.mean([f.area for _, f in tr])), reverse=True)
-        main = _series(ranked[0], times)
-        main_area = float(np.median(main[:, 2] * main[:, 3]))
+        ranked = sorted(tracks, key=lambda tr: len(tr) * float(np.mean([f.area for _, f, _ in tr])), reverse=True)
+        main = _Person(ranked[0], _series(ranked[0], times))
+        main_area = float(np.median(main.boxes[:, 2] * main.boxes[:, 3]))
         people = [main]
         for tr in ranked[1:]:
             s = _series(tr, times)
             if len(tr) >= 0.4 * n_seen and float(np.median(s[:, 2] * s[:, 3])) >= p.fit_second_area * main_area:
-                people.append(s)
-        left = min(float(np.percentile(s[:, 0], 10)) for s in people)
-        right = max(float(np.percentile(s[:, 0] + s[:, 2], 90)) for s in people)
-        if len(people) > 1:
-            if right - left <= 0.95 * self.crop_w:
-                cy = float(np.median([self.centre_of(b)[1] for b in main]))
-                return ShotPlan(start, end, "still", [(start, *self.clamp((left + right) / 2, cy))])
-            return ShotPlan(start, end, "fit", [(start, *mid)])
-        centres = np.array([self.centre_of(b) for b in main])
+                people.append(_Person(tr, s))
+        return people
+
+    def _one_person(self, start: float, end: float, samples: Sequence[Sample], main: np.ndarray) -> ShotPlan:
+        times = [s.t for s in samples]
+        left, right = float(np.percentile(main[:, 0], 10)), float(np.percentile(main[:, 0] + main[:, 2], 90))
+        centres = np.array([self.clamp(*self.centre_of(b)) for b in main])
         top = float(np.percentile(main[:, 1], 5))
         bottom = float(np.percentile(main[:, 1] + main[:, 3], 95))
         if right - left <= 0.9 * self.crop_w and bottom - top <= 0.9 * self.crop_h:
@@ -210,11 +391,87 @@ class _Planner:
         face_w, face_h = float(np.median(main[:, 2])), float(np.median(main[:, 3]))
         return ShotPlan(start, end, "tracking", self._pans(start, end, times, centres, (face_w, face_h)))
 
-    def _motion_shot(self, start: float, end: float, samples: Sequence[Sample], mid: tuple[float, float]) -> ShotPlan:
-        """No face: follow where things move, if they move in a consistent place; else the centre."""
+    def _two_people(self, start: float, end: float, samples: Sequence[Sample], people: list[_Person]) -> ShotPlan:
+        """Two people who do not fit one crop: cut to whoever speaks, or stack them in two panels.
+
+        Active speaker when the sound and mouths tell who speaks and the turns (held ``turn_hold_s``)
+        show the person talking for at least 75 % of the speech; split when both share the screen over
+        ``split_min_s`` and the talk cannot be followed that way (rapid exchanges, or no sign of who
+        speaks).
+        """
+        times = [s.t for s in samples]
+        both = sum(1 for s in samples if len(s.faces) >= 2)
+        step = (times[-1] - times[0]) / max(1, len(times) - 1) if len(times) > 1 else end - start
+        together_s = both * step
+        mouth = np.stack([_mouths(person.track, times) for person in people])
+        voiced = voiced_at(times, self.speech_db, self.hop_s)
+        scores = speaking_scores(mouth, voiced)
+        shares = talk_shares(times, scores, voiced)
+        known = bool(np.any(scores > 0)) and bool(shares.max() > 0)
+        spoken = turns(times, scores, start, end, self.p.turn_hold_s)
+        followable = known and agreement(times, scores, voiced, spoken) >= 0.75
+        if together_s > self.p.split_min_s and not followable:
+            return self._split(start, end, people)
+        if not known:
+            return self._one_person(start, end, samples, people[0].boxes)
+        pts: list[Point] = []
+        for turn in spoken:
+            inside = [i for i, t in enumerate(times) if turn.start_s <= t < turn.end_s] or list(range(len(times)))
+            box = np.median(people[turn.person].boxes[inside], axis=0)
+            cx, cy = self.clamp(*self.centre_of(box))
+            if pts:
+                pts.append((turn.start_s, pts[-1][1], pts[-1][2]))  # hold the old crop up to the cut
+            pts.append((turn.start_s, cx, cy))
+        return ShotPlan(start, end, "active_speaker", pts)
+
+    def _split(self, start: float, end: float, people: list[_Person]) -> ShotPlan:
+        """Two panels, top then bottom (people ordered left to right), each holding one face."""
+        if self.panel_size is None:
+            face_h = float(np.median([np.median(p.boxes[:, 3]) for p in people]))
+            gap = abs(float(np.median(people[0].boxes[:, 0] + people[0].boxes[:, 2] / 2))
+                      - float(np.median(people[1].boxes[:, 0] + people[1].boxes[:, 2] / 2)))
+            # Tall enough for head and shoulders; narrow enough that the other face stays out.
+            h = min(float(self.src_h), self.p.panel_face_room * face_h)
+            w = min(float(self.src_w), h * self.panel_aspect, max(gap, face_h * 1.2))
+            h = min(h, w / self.panel_aspect)
+            self.panel_size = (max(2, int(w) // 2 * 2), max(2, int(h) // 2 * 2))
+        pw, ph = self.panel_size
+        ordered = sorted(people, key=lambda p: float(np.median(p.boxes[:, 0])))
+        panels = []
+        for person in ordered:
+            cx, cy = self.centre_of(np.median(person.boxes, axis=0), ph)
+            panels.append([(start, *self.clamp(cx, cy, pw, ph))])
+        return ShotPlan(start, end, "split", panels[0], panels)
+
+    def _faceless_shot(self, start: float, end: float, samples: Sequence[Sample],
+                       mid: tuple[float, float]) -> ShotPlan:
+        """No face: keep a title card whole (or fit it), else follow consistent motion, else the salient spot."""
+        texts = [s.text for s in samples if s.text is not None]
+        if len(texts) >= max(1, 0.5 * len(samples)):
+            x0 = float(np.median([t[0] for t in texts]))
+            x1 = float(np.median([t[0] + t[2] for t in texts]))
+            y0 = float(np.median([t[1] for t in texts]))
+            y1 = float(np.median([t[1] + t[3] for t in texts]))
+            if x1 - x0 > 0.95 * self.crop_w or y1 - y0 > 0.95 * self.crop_h:
+                return ShotPlan(start, end, "fit", [(start, *mid)])
+            return ShotPlan(start, end, "still", [(start, *self.clamp((x0 + x1) / 2, (y0 + y1) / 2))])
+        moving = self._motion_shot(start, end, samples)
+        if moving is not None:
+            return moving
+        salient = [s.salient for s in samples if s.salient is not None]
+        if len(salient) >= max(2, 0.5 * len(samples)):
+            arr = np.array(salient)
+            spread = float(np.percentile(arr[:, 0], 80) - np.percentile(arr[:, 0], 20))
+            if spread <= self.crop_w / 2:
+                cx, cy = self.clamp(float(np.median(arr[:, 0])), float(np.median(arr[:, 1])))
+                return ShotPlan(start, end, "still", [(start, cx, cy)])
+        return ShotPlan(start, end, "still", [(start, *mid)])
+
+    def _motion_shot(self, start: float, end: float, samples: Sequence[Sample]) -> ShotPlan | None:
+        """Follow where things move, if they move in a consistent place; None when nothing does."""
         pts = [(s.t, *self.clamp(*s.motion)) for s in samples if s.motion is not None]
         if len(pts) < max(2, 0.5 * len(samples)):
-            return ShotPlan(start, end, "center", [(start, *mid)])
+            return None
         arr = np.array(pts)
         cx, cy = float(np.median(arr[:, 1])), float(np.median(arr[:, 2]))
         spread = float(np.percentile(arr[:, 1], 80) - np.percentile(arr[:, 1], 20))
@@ -282,25 +539,34 @@ def plan_camera(
     crop_h: int,
     cuts_s: Sequence[float] = (),
     params: PlanParams | None = None,
+    *,
+    out_w: int | None = None,
+    out_h: int | None = None,
+    speech_db: np.ndarray | None = None,
+    hop_s: float = 0.05,
 ) -> CameraPlan:
-    """Plan the crop path of a clip of ``duration_s`` from its samples (clip time, source pixels).
+    """Plan the framing of a clip of ``duration_s`` from its samples (clip time, source pixels).
 
-    Each shot (split at ``cuts_s``) gets one layout: "still" (one fixed crop holds the subject),
-    "tracking" (dead-zone pans), "fit" (two people too far apart: show the whole frame) or
-    "center" (nothing to follow). The camera never moves across a cut except by jumping at it.
+    Each shot (split at ``cuts_s``) gets one layout (see the module doc). ``out_w`` x ``out_h`` is the
+    output frame (default: the crop's size); ``speech_db`` is the clip's loudness per ``hop_s`` from its
+    start, which tells when someone speaks. The camera never moves across a cut except by jumping at it.
     """
     p = params or PlanParams()
     crop_w, crop_h = min(crop_w, src_w), min(crop_h, src_h)
-    planner = _Planner(src_w, src_h, crop_w, crop_h, p)
+    out_w, out_h = out_w or crop_w, out_h or crop_h
+    planner = _Planner(src_w, src_h, crop_w, crop_h, p, speech_db, hop_s, (out_w, out_h // 2 // 2 * 2))
     shots = []
     for a, b in shot_ranges(duration_s, cuts_s):
         inside = [s for s in samples if a <= s.t < b]
         shots.append(planner.shot(a, b, inside))
-    return CameraPlan(src_w, src_h, crop_w, crop_h, duration_s, shots)
+    panel_w, panel_h = planner.panel_size or (0, 0)
+    track = [(s.t, s.faces) for s in samples]
+    return CameraPlan(src_w, src_h, crop_w, crop_h, duration_s, shots, out_w, out_h, panel_w, panel_h, track)
 
 
-def centered_plan(duration_s: float, src_w: int, src_h: int, box: tuple[int, int, int, int]) -> CameraPlan:
+def centered_plan(duration_s: float, src_w: int, src_h: int, box: tuple[int, int, int, int],
+                  out_w: int | None = None, out_h: int | None = None) -> CameraPlan:
     """A plan that holds one crop box for the whole clip (reframing off, or nothing to analyse)."""
     x, y, w, h = box
-    shot = ShotPlan(0.0, duration_s, "center", [(0.0, x + w / 2, y + h / 2)])
-    return CameraPlan(src_w, src_h, w, h, duration_s, [shot])
+    shot = ShotPlan(0.0, duration_s, "still", [(0.0, x + w / 2, y + h / 2)])
+    return CameraPlan(src_w, src_h, w, h, duration_s, [shot], out_w or w, out_h or h)

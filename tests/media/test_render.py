@@ -275,7 +275,7 @@ def test_reframe_off_is_a_fixed_centre_crop(truth, tmp_path):
     params = RenderParams(90, 160, reframe=False)
     result = render_clip(truth["path"], 3.0, 8.0, "9:16", str(tmp_path / "c.mp4"), params)
     box = center_crop_box(*truth["size"], "9:16")
-    assert result.layout == "center"
+    assert result.layout == "still"
     assert {(k["x"], k["y"], k["w"], k["h"]) for k in result.crop_path} == {box}
 
 

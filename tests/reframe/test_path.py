@@ -67,11 +67,10 @@ def test_no_jump_without_a_cut():
     assert steps.max() <= PlanParams().max_speed * CROP_W / FPS + 2
 
 
-def test_two_people_far_apart_fit_the_whole_frame():
+def test_two_people_far_apart_with_no_sign_of_who_speaks_are_split():
     s = [Sample(t, (face_at(250), face_at(1050))) for t in np.arange(0, 6, 0.2)]
     plan = plan_camera(s, 6.0, SRC_W, SRC_H, CROP_W, CROP_H)
-    assert plan.layout == "fit"
-    assert plan.box_at(1.0) == (0, 0, SRC_W, SRC_H)
+    assert plan.layout == "split"
 
 
 def test_two_people_close_together_share_one_still_crop():
@@ -89,13 +88,13 @@ def test_no_face_follows_consistent_motion_else_centre():
     assert plan.layout == "still" and x < 1000 < x + w
     nothing = [Sample(t) for t in np.arange(0, 5, 0.2)]
     plan = plan_camera(nothing, 5.0, SRC_W, SRC_H, CROP_W, CROP_H)
-    assert plan.layout == "center" and plan.box_at(1.0) == ((SRC_W - CROP_W) // 2 // 2 * 2, 0, CROP_W, CROP_H)
+    assert plan.layout == "still" and plan.box_at(1.0) == ((SRC_W - CROP_W) // 2 // 2 * 2, 0, CROP_W, CROP_H)
 
 
 def test_a_lone_false_detection_is_ignored():
     s = [Sample(t, (face_at(1100),) if i == 7 else ()) for i, t in enumerate(np.arange(0, 6, 0.2))]
     plan = plan_camera(s, 6.0, SRC_W, SRC_H, CROP_W, CROP_H)
-    assert plan.layout == "center"
+    assert plan.layout == "still" and plan.box_at(1.0)[0] == (SRC_W - CROP_W) // 2 // 2 * 2
 
 
 @pytest.mark.parametrize("fn", [lambda t: 20.0, lambda t: 1270.0, lambda t: 100 + 200 * t])
@@ -135,7 +134,7 @@ def test_vertical_source_pans_in_y():
 def test_shot_ranges_and_centered_plan():
     assert shot_ranges(10.0, [0.05, 4.0, 4.1, 9.95]) == [(0.0, 4.0), (4.0, 10.0)]
     plan = centered_plan(5.0, 1280, 720, (438, 0, 404, 720))
-    assert plan.layout == "center" and plan.box_at(3.3) == (438, 0, 404, 720)
+    assert plan.layout == "still" and plan.box_at(3.3) == (438, 0, 404, 720)
     assert plan.keyframes(0.04) == [
         {"t_s": 0.0, "x": 438, "y": 0, "w": 404, "h": 720}, {"t_s": 4.96, "x": 438, "y": 0, "w": 404, "h": 720}
     ]

@@ -1,0 +1,121 @@
+"""Layout choice per shot on generated face tracks: one, two and three people; who speaks; split panels."""
+
+import numpy as np
+import pytest
+
+from streamapp.reframe.path import LAYOUTS, Sample, plan_camera
+from streamapp.reframe.speaker import turns, voiced_at
+from streamapp.vision.faces import Face
+
+SRC_W, SRC_H = 1280, 720
+CROP_W, CROP_H = 404, 720
+OUT_W, OUT_H = 1080, 1920
+RATE = 4.0
+HOP = 0.05
+
+
+def face(cx: float, cy: float = 330.0, size: float = 240.0) -> Face:
+    return Face(cx - size / 2, cy - size / 2, size, size, 1.0)
+
+
+LEFT, RIGHT = face(320), face(960)
+
+
+def call(duration: float, speaker_at, rng=None) -> tuple[list[Sample], np.ndarray]:
+    """A two-tile call: both faces always on screen; the speaker's mouth moves, the listener's barely."""
+    rng = rng or np.random.default_rng(7)
+    out = []
+    for t in np.arange(0, duration, 1 / RATE):
+        who = speaker_at(t)
+        mouth = tuple(float(rng.uniform(3, 6)) if who == i else float(rng.uniform(0, 0.4)) for i in (0, 1))
+        out.append(Sample(float(t), (LEFT, RIGHT), mouth=mouth))
+    db = np.full(int(duration / HOP), -20.0)
+    return out, db
+
+
+def inside(box, f: Face) -> bool:
+    x, y, w, h = box
+    return x <= f.x and f.x + f.w <= x + w and y <= f.y and f.y + f.h <= y + h
+
+
+def test_active_speaker_follows_whoever_talks_with_big_faces():
+    speaker = lambda t: 0 if (t // 5) % 2 == 0 else 1  # noqa: E731
+    samples, db = call(20.0, speaker)
+    plan = plan_camera(samples, 20.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H, speech_db=db)
+    assert plan.layout == "active_speaker"
+    times = np.arange(0, 20.0, 0.04)
+    on_screen = []
+    for t in times:
+        [placement] = plan.placements_at(t)
+        target = (LEFT, RIGHT)[speaker(t)]
+        scale = OUT_H / placement.src[3]
+        on_screen.append(inside(placement.src, target) and target.h * scale / OUT_H >= 0.15)
+    assert np.mean(on_screen) >= 0.9  # the crop cuts to the new voice within the 1 s hold
+    keys = plan.keyframes(0.04)
+    xs = {k["x"] for k in keys}
+    assert len(xs) == 2  # two framings, cut between, no pans
+
+
+def test_a_short_interjection_does_not_flip_the_crop():
+    speaker = lambda t: 1 if 5.0 <= t < 5.3 else 0  # noqa: E731
+    samples, db = call(10.0, speaker)
+    plan = plan_camera(samples, 10.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H, speech_db=db)
+    boxes = {plan.placements_at(t)[0].src for t in np.arange(0, 10.0, 0.1)}
+    assert len(boxes) == 1 and inside(next(iter(boxes)), LEFT)
+
+
+def test_mouth_motion_in_silence_is_not_speech():
+    times = np.arange(0, 4, 0.25)
+    db = np.full(80, -70.0)
+    db[40:] = -20.0  # voiced from 2 s
+    assert list(voiced_at(times, db, HOP)) == [0.0] * 8 + [1.0] * 8
+    scores = np.array([[5.0] * 16, [0.0] * 8 + [5.0] * 8])
+    assert [t.person for t in turns(times, scores * voiced_at(times, db, HOP), 0.0, 4.0)] == [0]
+
+
+def test_rapid_exchanges_between_two_people_are_split_into_panels():
+    speaker = lambda t: int((t // 1.0) % 2)  # noqa: E731  (a new speaker every second: too fast to cut to)
+    samples, db = call(12.0, speaker)
+    plan = plan_camera(samples, 12.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H, speech_db=db)
+    assert plan.layout == "split"
+    top, bottom = plan.placements_at(3.0)
+    assert top.dst == (0, 0, OUT_W, OUT_H // 2) and bottom.dst == (0, OUT_H // 2, OUT_W, OUT_H // 2)
+    assert inside(top.src, LEFT) and inside(bottom.src, RIGHT)
+    for p in (top, bottom):
+        x, y, w, h = p.src
+        assert all(v % 2 == 0 for v in p.src) and x >= 0 and y >= 0 and x + w <= SRC_W and y + h <= SRC_H
+        assert w / h == pytest.approx(OUT_W / (OUT_H / 2), rel=0.02)
+    faces = plan.output_faces_at(3.0)
+    assert len(faces) == 2 and all(h / OUT_H >= 0.15 for _, _, _, h in faces)
+    assert faces[0][1] + faces[0][3] <= OUT_H // 2 <= faces[1][1]  # one face per panel
+    [panel_top, panel_bottom] = plan.panels(0.04)
+    assert (panel_top["y"], panel_bottom["y"]) == (0, OUT_H // 2) and panel_top["crop_path"]
+    assert plan.keyframes(0.04) == []  # the whole clip is split: no single crop path
+
+
+def test_two_faces_together_for_under_three_seconds_are_not_split():
+    samples = [Sample(float(t), (LEFT, RIGHT) if t < 2.0 else (LEFT,)) for t in np.arange(0, 8, 1 / RATE)]
+    plan = plan_camera(samples, 8.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H)
+    assert plan.layout != "split"
+    assert inside(plan.placements_at(5.0)[0].src, LEFT)
+
+
+def test_three_people_fit_the_whole_frame_and_faces_map_through_the_fit():
+    trio = (face(200, size=150), face(640, size=150), face(1080, size=150))
+    samples = [Sample(float(t), trio) for t in np.arange(0, 6, 1 / RATE)]
+    plan = plan_camera(samples, 6.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H)
+    assert plan.layout == "fit" and plan.placements_at(1.0) == []
+    scale = OUT_W / SRC_W
+    top = (OUT_H - SRC_H * scale) / 2
+    mapped = plan.output_faces_at(1.0)
+    assert len(mapped) == 3
+    assert mapped[1] == pytest.approx((OUT_W / 2 - 75 * scale, top + 255 * scale, 150 * scale, 150 * scale))
+
+
+def test_one_person_is_tracked_with_the_whole_face_box_in_the_crop():
+    path = lambda t: 250 + 780 * (t / 8)  # noqa: E731
+    samples = [Sample(float(t), (face(path(t), size=160),)) for t in np.arange(0, 8, 1 / RATE)]
+    plan = plan_camera(samples, 8.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H)
+    assert plan.layout == "tracking" and plan.layout in LAYOUTS
+    held = [inside(plan.placements_at(t)[0].src, face(path(t), size=160)) for t in np.arange(0, 8, 0.04)]
+    assert np.mean(held) >= 0.9
