@@ -7,17 +7,22 @@ original; the crop keyframes, score and reason travel in the clip's metadata und
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import opentimelineio as otio
 
-from streamapp.fileio import temp_path_for
+from streamapp.fileio import temp_path_for, write_bytes_atomic
 
 TIMELINE_NAME = "job.otio"
 FCPXML_NAME = "job.fcpxml"
+# The only frame rates the FCPXML adapter can write (its frameDuration table): with any other rate it raises,
+# so NTSC sources (probed as 30000/1001 = 29.97002997...) and phones' variable rates got no FCPXML at all.
+FCPXML_RATES = (23.98, 24.0, 25.0, 29.97, 30.0, 50.0, 59.94, 60.0)
 
 
 def build_timeline(
@@ -100,8 +105,59 @@ def write_timeline(
     fcpxml = os.path.join(job_dir, FCPXML_NAME)
     if "fcpx_xml" in otio.adapters.available_adapter_names():
         try:
-            _write_atomic(timeline, fcpxml, "fcpx_xml")
+            write_bytes_atomic(fcpxml, fcpxml_text(timeline).encode("utf-8"))
         except Exception:  # noqa: BLE001  (an optional extra: the OTIO file is the contract)
             with contextlib.suppress(FileNotFoundError):
                 os.remove(fcpxml)
     return path
+
+
+def fcpxml_rate(rate: float) -> float:
+    """The adapter's rate for a source at ``rate``: the same rate (29.97002997 -> 29.97, 23.976 -> 23.98), else
+    the smallest one that is a whole multiple of it (15 -> 30, 12.5 -> 25), else the nearest (a variable-rate
+    phone clip averaging 29.6 -> 29.97); the frame grid an editor conforms the asset to."""
+    for key in FCPXML_RATES:
+        if abs(key / rate - 1.0) < 1e-3:
+            return key
+    for key in FCPXML_RATES:
+        m = key / rate
+        if m > 1.5 and abs(m - round(m)) < 1e-3 * m:
+            return key
+    return min(FCPXML_RATES, key=lambda k: abs(math.log(k / rate)))
+
+
+def _retimed(timeline: otio.schema.Timeline, rate: float) -> otio.schema.Timeline:
+    """A copy with every range counted at ``rate`` while meaning the same seconds: values become fractional
+    (frames * rate / source rate), and the adapter writes value / rate as an exact fraction of a second, so
+    times stay on the source's real frame grid (1001/1000 s, not 1000/999 s, for frame 30 at 29.97)."""
+    out = timeline.deepcopy()
+
+    def rescale(r: otio.opentime.TimeRange) -> otio.opentime.TimeRange:
+        return otio.opentime.TimeRange(r.start_time.rescaled_to(rate), r.duration.rescaled_to(rate))
+
+    for clip in out.find_clips():
+        clip.source_range = rescale(clip.source_range)
+        ref = clip.media_reference
+        if ref is not None and ref.available_range is not None:
+            ref.available_range = rescale(ref.available_range)
+    return out
+
+
+def fcpxml_text(timeline: otio.schema.Timeline) -> str:
+    """FCPXML of a timeline from ``build_timeline``, written by the otio-fcpx-xml adapter with its slips fixed:
+    the rate is one it knows (see ``fcpxml_rate``), and each sound clip (which the adapter connects to its
+    picture clip at lane -1) sits exactly under its picture (the adapter truncates its offset to whole frames
+    at an integer rate, up to a frame early)."""
+    clips = list(timeline.find_clips())
+    rate = clips[0].source_range.duration.rate if clips else 25.0
+    text = otio.adapters.write_to_string(_retimed(timeline, fcpxml_rate(rate)), adapter_name="fcpx_xml")
+    root = ET.fromstring(text)
+    for parent in root.iter("clip"):
+        for child in parent.findall("clip"):
+            # Our sound clips cut exactly as the picture: a connected clip's offset is in its parent's
+            # own time, which starts at the parent's start.
+            if child.get("lane") is not None:
+                child.set("offset", parent.get("start", "0s"))
+    ET.indent(root, space="    ")
+    header = '<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE fcpxml>\n\n'
+    return header + ET.tostring(root, encoding="unicode") + "\n"

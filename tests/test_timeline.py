@@ -1,4 +1,5 @@
 import opentimelineio as otio
+import pytest
 
 from streamapp.timeline import write_timeline
 
@@ -45,3 +46,35 @@ def test_fcpxml_says_whether_the_source_has_sound(tmp_path):
                          else [otio.schema.TrackKind.Video])
         if has_audio:  # the sound is cut exactly as the picture
             assert [c.source_range for c in timeline.tracks[1]] == [c.source_range for c in timeline.tracks[0]]
+
+
+@pytest.mark.parametrize(("fps", "frame"), [(30000 / 1001, "1001/30000s"), (24000 / 1001, "1001/24000s"),
+                                            (25.0, "1/25s"), (15.0, "100/3000s")])
+def test_fcpxml_for_probed_rates_keeps_exact_source_times(tmp_path, fps: float, frame: str):
+    import xml.etree.ElementTree as ET
+    from fractions import Fraction
+
+    # Probing gives NTSC as 30000/1001 = 29.97002997..., which the adapter has no entry for: no FCPXML was
+    # written at all. Times must land on the source's real frames, the sound exactly under its picture.
+    clips = [{"id": "a", "start_s": 1.0, "end_s": 5.0, "file": "a.mp4", "crop_path": []},
+             {"id": "b", "start_s": 1207.3, "end_s": 1209.1, "file": "b.mp4", "crop_path": []}]
+    write_timeline(str(tmp_path), str(tmp_path / "talk.mp4"), fps, clips, "9:16", 1300.0, has_audio=True)
+    root = ET.parse(tmp_path / "job.fcpxml").getroot()
+    assert root.find("./resources/format").get("frameDuration") == frame
+    rate = Fraction(fps).limit_denominator(1001)
+
+    def secs(text: str) -> Fraction:
+        return Fraction(text[:-1]) if text != "0s" else Fraction(0)
+
+    spine = root.find("./project/sequence/spine")
+    offset = Fraction(0)
+    for clip, item in zip(spine.findall("clip"), clips, strict=True):
+        start = round(item["start_s"] * fps) / rate  # the frame build_timeline snaps to, at its exact time
+        duration = round(item["end_s"] * fps) / rate - start
+        assert (secs(clip.get("start")), secs(clip.get("duration")), secs(clip.get("offset"))) == (
+            start, duration, offset)
+        [sound] = clip.findall("clip")
+        assert sound.get("lane") == "-1" and sound.find("./gap/audio") is not None
+        assert (secs(sound.get("offset")), secs(sound.get("start")), secs(sound.get("duration"))) == (
+            start, start, duration)
+        offset += duration

@@ -62,12 +62,14 @@ _SPOKEN = re.compile(r"\w")  # a word with no letter or digit (".", "♪", "-") 
 def keep_segment(seg: SegmentLike, params: AsrParams) -> bool:
     """Whether a Whisper segment is speech rather than words made up over music, noise or silence.
 
-    Dropped: looping text (``compression_ratio`` over the threshold); Whisper's own rule (``no_speech_prob``
+    Dropped: looping text the model doubts (``compression_ratio`` over the threshold with ``avg_logprob``
+    under its threshold: faster-whisper gives both per 30 s window, so a speaker who repeats a sentence
+    with confidence must not lose the whole window); Whisper's own rule (``no_speech_prob``
     over the threshold and ``avg_logprob`` under its threshold); and a likely-no-speech segment whose words
     the model itself doubts (mean word probability under ``min_word_prob``): the classic " you" over silence
     has no_speech_prob 0.95 but avg_logprob -0.7, which Whisper's rule keeps.
     """
-    if seg.compression_ratio > params.compression_ratio_threshold:
+    if seg.compression_ratio > params.compression_ratio_threshold and seg.avg_logprob < params.logprob_threshold:
         return False
     if seg.no_speech_prob > params.no_speech_threshold:
         if seg.avg_logprob < params.logprob_threshold:

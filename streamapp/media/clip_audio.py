@@ -17,7 +17,14 @@ log = logging.getLogger(__name__)
 # Errors that mean "this packet (or the rest of the file) is damaged", not "our code is wrong".
 _DAMAGED = (av.error.InvalidDataError, av.error.FFmpegError, EOFError)
 MARGIN_S = 0.1  # decoded beyond each end of the range
-_GAP_S = 0.1  # resampled audio whose PTS runs this far ahead of the sample clock is a real gap
+# Decoded before the range and dropped: right after a seek MP3 (bit reservoir) and AAC (overlap) need a
+# frame or two to settle, and those first samples are wrong (measured: 50 ms of garbage on an MP3 track).
+_PREROLL_S = 0.2
+# The resampler's PTS jitters by about a sample, so the running sample count places audio, but it is reset
+# to the PTS whenever the two part by more than this: a hole in the source (dropped packets in a recording)
+# becomes silence and an overlap is cut, so sync never drifts by more than this (lip-sync is visibly off
+# from ~45 ms; a 100 ms tolerance let 40 ms holes pile up into 80-100 ms of drift).
+_RESYNC_S = 0.005
 
 
 class _Timeline:
@@ -33,8 +40,8 @@ class _Timeline:
 
     def add(self, t_pts: float | None, data: np.ndarray) -> None:
         # The resampler's PTS jitters by a sample or so; trust the running count unless the
-        # source really skipped ahead.
-        if self.clock is None or (t_pts is not None and t_pts > self.clock + _GAP_S):
+        # source really skipped ahead (or back).
+        if self.clock is None or (t_pts is not None and abs(t_pts - self.clock) > _RESYNC_S):
             self.clock = t_pts if t_pts is not None else 0.0
         first = int(round(self.clock * self.rate))
         self.clock += data.shape[1] / self.rate
@@ -82,10 +89,11 @@ def read_clip_audio(
     """Stereo float32 ``(2, n)`` samples at ``rate`` covering about [start_s - 0.1, end_s + 0.1] of media
     time (seconds from the first video frame), with ``t0`` the media time of ``samples[:, 0]``.
 
-    Only that range is decoded (seek before it on the audio stream, stop after it). Mono is duplicated
-    and surround downmixed by the resampler; gaps in the source become silence and overlaps are
-    dropped. Damaged packets are skipped, and audio that ends early (damage, truncation, a shorter
-    track) is padded with silence to the end of the range. None when the source has no audio stream.
+    Only that range is decoded (seek 0.2 s before it on the audio stream so the decoder settles, stop
+    after it). Mono is duplicated and surround downmixed by the resampler; holes in the source's
+    timestamps become silence and overlaps are dropped (samples follow the PTS within 5 ms). Damaged
+    packets are skipped, and audio that ends early (damage, truncation, a shorter track) is padded
+    with silence to the end of the range. None when the source has no audio stream.
     """
     with av.open(str(source)) as container:
         if not container.streams.audio:
@@ -98,8 +106,8 @@ def read_clip_audio(
         if first_s > 0 and stream.time_base is not None:
             # If seeking fails, decode from the start instead; the timeline trims by time.
             with contextlib.suppress(*_DAMAGED):
-                container.seek(int((first_s + origin) / stream.time_base), stream=stream, backward=True,
-                               any_frame=False)
+                container.seek(int((max(0.0, first_s - _PREROLL_S) + origin) / stream.time_base), stream=stream,
+                               backward=True, any_frame=False)
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
         timeline = _Timeline(rate, first_s, last_s)
 

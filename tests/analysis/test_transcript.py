@@ -76,7 +76,10 @@ def test_keep_segment_rules():
     # -0.7 passes Whisper's own rule (no_speech_prob > 0.6 and avg_logprob < -1.0).
     assert not keep_segment(seg([("you", 0.35)], no_speech=0.95, logprob=-0.71, ratio=0.27), P)
     assert not keep_segment(seg([("Thanks", 0.9)], no_speech=0.7, logprob=-1.2), P)  # Whisper's rule
-    assert not keep_segment(seg([("la", 0.9)] * 12, ratio=3.1), P)  # a repetition loop
+    assert not keep_segment(seg([("la", 0.4)] * 12, ratio=3.1, logprob=-1.4), P)  # a doubted repetition loop
+    # A speaker who repeats a sentence with confidence keeps it: faster-whisper gives the ratio per 30 s
+    # window, so dropping on the ratio alone lost every word of a 20 s call that repeats one line.
+    assert keep_segment(seg([("my", 0.9), ("biggest", 0.99)], ratio=2.52, logprob=-0.17), P)
     assert not keep_segment(seg([(".", 0.99)], no_speech=0.97, logprob=-0.6), P)  # no spoken word at all
     # Likely-no-speech but confident words (quiet speech over noise) stay; so does doubtful speech.
     assert keep_segment(seg([("Banana.", 0.8)], no_speech=0.7, logprob=-0.5), P)

@@ -61,3 +61,25 @@ def test_threshold_is_respected():
     env = rms_envelope_db(x, RATE)
     assert silences(env, 0.05, threshold_db=-40)[0] == pytest.approx((1.0, 2.0), abs=0.05)
     assert silences(env, 0.05, threshold_db=-60) == []
+
+
+def test_k_weighting_at_48k_is_bs1770s_table():
+    from streamapp.kernels.loudness import k_weighting
+
+    # ITU-R BS.1770-4, tables 1 and 2 (the filters are derived for any rate; at 48 kHz they must be these).
+    shelf = [1.53512485958697, -2.69169618940638, 1.19839281085285, -1.69065929318241, 0.73248077421585]
+    highpass = [1.0, -2.0, 1.0, -1.99004745483398, 0.99007225036621]
+    assert k_weighting(48000) == pytest.approx(np.array([shelf, highpass]), abs=1e-9)
+
+
+def test_whole_signal_k_weighting_matches_the_streaming_meter():
+    from streamapp.kernels.loudness import KWeightedMeter, k_weighted
+
+    rng = np.random.default_rng(0)
+    x = (0.1 * rng.standard_normal(4 * 1600)).astype(np.float32)
+    power, _ = KWeightedMeter(RATE, 1600).feed(x)
+    y = k_weighted(x, RATE)
+    assert y.shape == x.shape
+    assert np.mean(y.reshape(4, 1600) ** 2, axis=1) == pytest.approx(power, rel=1e-9)
+    both = k_weighted(np.vstack([x, 0.5 * x]), RATE)  # (channels, n): each channel filtered on its own
+    assert both.shape == (2, x.size) and both[1] == pytest.approx(0.5 * y, rel=1e-9, abs=1e-12)

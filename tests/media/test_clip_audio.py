@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -84,3 +85,87 @@ def test_truncated_file_gives_what_decoded_padded_with_silence(video: dict, tmp_
     env = np.max(np.abs(samples), axis=0)
     assert env[: AUDIO_RATE].max() > 0.1  # the start decoded
     assert env[-AUDIO_RATE:].max() == 0.0  # the lost end is silence
+
+
+def _remux_with_holes(src: str, dst: Path, hole_s: float) -> list[tuple[float, float]]:
+    """Copy ``src`` with the audio pushed ``hole_s`` later at each whole second (as dropped packets in a live
+    recording leave holes); returns the holes' media times (source starts at 0 on both streams)."""
+    holes = []
+    with av.open(src) as inp, av.open(str(dst), "w") as out:
+        vin, ain = inp.streams.video[0], inp.streams.audio[0]
+        vout, aout = out.add_stream_from_template(vin), out.add_stream_from_template(ain)
+        shift, prev_end = 0, None
+        for pkt in inp.demux():
+            if pkt.dts is None:
+                continue
+            if pkt.stream is ain:
+                k = int(np.floor(float(pkt.pts * ain.time_base)))
+                want = int(round(k * hole_s / ain.time_base))
+                if want != shift and prev_end is not None:
+                    holes.append((prev_end, float((pkt.pts + want) * ain.time_base)))
+                shift = want
+                pkt.pts += shift
+                pkt.dts += shift
+                prev_end = float((pkt.pts + pkt.duration) * ain.time_base)
+                pkt.stream = aout
+            else:
+                pkt.stream = vout
+            out.mux(pkt)
+    return holes
+
+
+def test_holes_in_the_audio_stay_in_sync(video: dict, tmp_path) -> None:
+    # 40 ms holes every second: each must come out as 40 ms of silence where it is, not be closed up
+    # (which would pull the sound ahead of the picture by 40 ms more per hole).
+    gappy = tmp_path / "gappy.mp4"
+    holes = _remux_with_holes(video["path"], gappy, 0.04)
+    t0, samples = read_clip_audio(str(gappy), 2.5, 6.5, AUDIO_RATE)
+    runs = _silent_runs(t0, samples, min_len_s=0.02)
+    want = [h for h in holes if 2.4 < h[0] < 6.6]
+    assert len(want) == 4 and len(runs) == len(want), (runs, want)
+    for (a, b), (ha, hb) in zip(runs, want, strict=True):
+        # AAC's overlapping windows smear a hole's edges by part of a frame; the hole's place is what matters.
+        assert a == pytest.approx(ha, abs=0.004) and b == pytest.approx(hb, abs=0.004)
+
+
+def _aac_source(path: Path, layout: str, rate: int, active: int) -> None:
+    """4 s of 64x64 video and an AAC track: a 440 Hz tone at -20 dBFS RMS on channel ``active`` from 1.5 s,
+    silence on the other channels and before."""
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width = vs.height = 64
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        aus = out.add_stream("aac", rate=rate)
+        aus.layout = layout
+        n_ch = aus.layout.nb_channels if hasattr(aus.layout, "nb_channels") else len(aus.layout.channels)
+        n = 4 * rate
+        t = np.arange(n) / rate
+        sig = np.zeros((n_ch, n), dtype=np.float32)
+        sig[active] = (np.sqrt(2) * 0.1 * np.sin(2 * np.pi * 440 * t) * (t >= 1.5)).astype(np.float32)
+        for i in range(0, n, 1024):
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(sig[:, i : i + 1024]), format="fltp", layout=layout)
+            frame.sample_rate = rate
+            frame.pts = i
+            out.mux(aus.encode(frame))
+        out.mux(aus.encode(None))
+        for i in range(100):
+            img = np.full((64, 64, 3), 2 * i, dtype=np.uint8)
+            out.mux(vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")))
+        out.mux(vs.encode(None))
+
+
+@pytest.mark.parametrize(("layout", "rate", "active"), [("mono", 44100, 0), ("5.1", 48000, 2), ("stereo", 32000, 1)])
+def test_layouts_and_rates_become_stereo_48k_on_media_time(tmp_path, layout: str, rate: int, active: int) -> None:
+    path = tmp_path / f"{layout}.mp4"
+    _aac_source(path, layout, rate, active)
+    t0, samples = read_clip_audio(str(path), 1.0, 3.0, AUDIO_RATE)
+    assert samples.shape == (2, int(round(2.2 * AUDIO_RATE))) and samples.dtype == np.float32
+    env = np.max(np.abs(samples), axis=0)
+    onset = t0 + np.flatnonzero(env > 0.02)[0] / AUDIO_RATE
+    assert onset == pytest.approx(1.5, abs=0.001)  # the tone starts where it was put, within 1 ms
+    rms = np.sqrt(np.mean(samples[:, int((1.6 - t0) * AUDIO_RATE) :] ** 2, axis=1))
+    if layout == "stereo":  # a right-only tone stays on the right
+        assert rms[0] < 1e-3 and rms[1] == pytest.approx(0.1, rel=0.1)
+    else:  # mono is duplicated, the 5.1 centre is folded into both sides
+        assert rms[0] == pytest.approx(rms[1], rel=0.01) and rms[0] > 0.05
