@@ -22,7 +22,7 @@ from streamapp.analysis.transcript import AsrParams, default_model_dir
 from streamapp.media.decode import iter_audio_blocks
 from streamapp.stages.extract import extract
 from streamapp.stages.score import ClipOptions, score
-from tests.stages.test_edges import make_talk
+from tests.talks import make_talk
 
 TEXTS = """
 Good evening and welcome to a short talk about how cities grow.

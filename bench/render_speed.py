@@ -72,13 +72,20 @@ def count_frames(path: str) -> int:
         return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
 
 
-def run_ffmpeg(src: str, start: float, dur: float, box: tuple, size: tuple, out: str, ass: str | None) -> float:
-    x, y, w, h = box
-    vf = f"crop={w}:{h}:{x}:{y},scale={size[0]}:{size[1]}:flags=bicubic"
+def run_ffmpeg(src: str, start: float, dur: float, box: tuple, size: tuple, out: str, ass: str | None,
+               panels: list[tuple[tuple, tuple]] | None = None) -> float:
+    """The same clip through the ffmpeg CLI: one crop and scale, or (split) two crops stacked."""
+    if panels:
+        (b1, r1), (b2, r2) = panels
+        vf = (f"split[a][b];[a]crop={b1[2]}:{b1[3]}:{b1[0]}:{b1[1]},scale={r1[2]}:{r1[3]}:flags=bicubic[t];"
+              f"[b]crop={b2[2]}:{b2[3]}:{b2[0]}:{b2[1]},scale={r2[2]}:{r2[3]}:flags=bicubic[u];[t][u]vstack")
+    else:
+        x, y, w, h = box
+        vf = f"crop={w}:{h}:{x}:{y},scale={size[0]}:{size[1]}:flags=bicubic"
     if ass:
         vf += f",ass={ass}"
     cmd = [
-        "ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start}", "-i", src, "-t", f"{dur}", "-vf", vf,
+        "ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start}", "-i", src, "-t", f"{dur}", "-filter_complex", vf,
         "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-movflags", "+faststart", out,
     ]
@@ -103,7 +110,10 @@ def main() -> None:
     # As in the pipeline, the shot cuts come from the extract stage, before (and outside) the render.
     from streamapp.stages.extract import AnalysisParams, extract
 
-    cuts = [c for c in extract(args.source, AnalysisParams(faces=False)).cuts_s if start < c < end]
+    signals = extract(args.source, AnalysisParams(faces=False))
+    cuts = [c for c in signals.cuts_s if start < c < end]
+    # Who speaks, for the active-speaker and split layouts (as the export stage passes it).
+    speech_db = signals.loudness_db[round(start / signals.hop_s):round(end / signals.hop_s) + 1]
     params = RenderParams(*size, crf=23, preset="veryfast")
     tmp = tempfile.mkdtemp(prefix="bench-render-")
     ass = os.path.join(tmp, "caps.ass")
@@ -114,6 +124,7 @@ def main() -> None:
     cpu_of: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {"plain": [], "captions": []}
     box = None
+    panels: list[tuple[tuple, tuple]] = []
     layout = "?"
     for rep in range(args.reps):
         # Alternate who goes first, so a load spike on the shared machine does not always hit the same side.
@@ -129,13 +140,16 @@ def main() -> None:
                 if who == "ours":
                     t0 = time.perf_counter()
                     r = render_clip(args.source, start, end, args.aspect, out, params,
-                                    words=words if caps else None, caption_style="bold", cuts_s=cuts)
+                                    words=words if caps else None, caption_style="bold", cuts_s=cuts,
+                                    speech_db=speech_db)
                     wall = time.perf_counter() - t0
-                    k = r.crop_path[0]
+                    k = (r.crop_path or r.panels[0]["crop_path"])[0]
                     box = (k["x"], k["y"], k["w"], k["h"])
+                    panels = [((p["crop_path"][0]["x"], p["crop_path"][0]["y"], p["crop_path"][0]["w"],
+                                p["crop_path"][0]["h"]), (p["x"], p["y"], p["w"], p["h"])) for p in r.panels]
                     layout = r.layout
                 else:
-                    wall = run_ffmpeg(args.source, start, args.dur, box, size, out, ass if caps else None)
+                    wall = run_ffmpeg(args.source, start, args.dur, box, size, out, ass if caps else None, panels)
                 ru1 = resource.getrusage(resource.RUSAGE_SELF if who == "ours" else resource.RUSAGE_CHILDREN)
                 cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
                 n = count_frames(out)

@@ -8,9 +8,12 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
 touch .venv/.streamapp-installed
 # Debian packages the suite uses: redis-server (started by the suite when nothing answers on REDIS_URL),
-# chromium (the web page's end-to-end test) and the DejaVu fonts (TrueType captions).
+# chromium (the web page's end-to-end test), the DejaVu fonts (TrueType captions), espeak-ng (speech with
+# exact sentence times for the clip-edge tests) and ffmpeg (an independent loudness meter to check ours).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then

@@ -18,11 +18,16 @@ def _name(path: str | None) -> str | None:
 
 
 def clip_entry(job_id: str, index: int, candidate: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:
-    """One clip of the manifest; file fields are names inside the job's folder, null when absent."""
-    return {
+    """One clip of the manifest; file fields are names inside the job's folder, null when absent.
+
+    start_s/end_s are the rendered clip's true edges (its first frame and its end) when the renderer
+    reports them, else the candidate's.
+    """
+    start = rendered.get("start_s") if rendered.get("end_s") else None
+    entry = {
         "id": f"{job_id}-{index + 1:02d}",
-        "start_s": round(candidate["start_s"], 3),
-        "end_s": round(candidate["end_s"], 3),
+        "start_s": round(start if start is not None else candidate["start_s"], 3),
+        "end_s": round(rendered["end_s"] if start is not None else candidate["end_s"], 3),
         "score": candidate["score"],
         "subscores": candidate["subscores"],
         "reason": candidate["reason"],
@@ -36,6 +41,14 @@ def clip_entry(job_id: str, index: int, candidate: dict[str, Any], rendered: dic
         "layout": rendered.get("layout"),
         "crop_path": rendered.get("crop_path"),
     }
+    for name in ("panels", "shots", "caption_boxes"):
+        if rendered.get(name):
+            entry[name] = rendered[name]
+    if rendered.get("loudness") is not None:
+        entry["loudness"] = rendered["loudness"]
+    if rendered.get("captions_burned") is False:
+        entry["captions_burned"] = False
+    return entry
 
 
 def build_manifest(

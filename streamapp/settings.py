@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     asr_language: str = "en"
     asr_compute_type: str = "int8"
     asr_threads: int = Field(0, ge=0, description="0 = ctranslate2's default")
+    # Silero VAD (inside the faster-whisper wheel): music and silence cost no decoding and give no words.
+    asr_vad: bool = Field(True, description="decode only where speech activity is found")
 
     # Clip defaults (a job may override them)
     max_clips: int = Field(5, ge=1, le=100)
@@ -119,6 +121,10 @@ class Settings(BaseSettings):
     reframe: bool = Field(True, description="follow faces and motion; off = a fixed centre crop")
     render_threads: int = Field(0, ge=0, le=64, description="codec threads; 0 = let the codecs choose")
     caption_style: CaptionStyleName = Field("bold", description="caption preset")
+    # Platforms play everything at about -14 LUFS: a clip mastered there is neither turned down nor drowned.
+    loudness_target_lufs: float | None = Field(-14.0, ge=-40, le=-5,
+                                               description="clip loudness (EBU R128 integrated); empty = as is")
+    true_peak_db: float = Field(-1.0, ge=-9, le=0, description="true-peak ceiling of clip sound (dBTP)")
 
     @field_validator("broker")
     @classmethod

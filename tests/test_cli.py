@@ -9,9 +9,14 @@ import sys
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
+from streamapp.captions.placement import SafeArea
+from streamapp.media.audio_master import integrated_lufs
 from streamapp.media.render import output_size
+from streamapp.reframe.path import LAYOUTS
+from tests.talks import make_talk
 from tests.videos import make_test_video
 
 pytestmark = pytest.mark.integration
@@ -64,6 +69,45 @@ def test_process_writes_clips_and_manifest(cli_env, video, tmp_path) -> None:
     # The loud burst at 14-18 s lies in the best clip.
     best = max(manifest["clips"], key=lambda c: c["score"])
     assert best["start_s"] <= 16.0 <= best["end_s"]
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return make_talk(tmp_path_factory.mktemp("talk") / "talk.mp4", fps=25, size=(320, 180), cuts_s=(9.0,))
+
+
+def _clip_loudness(path: Path) -> float:
+    with av.open(str(path)) as container:
+        audio = [f.to_ndarray().reshape(f.layout.nb_channels if f.format.is_planar else 1, -1)
+                 for f in container.decode(audio=0)]
+        rate = container.streams.audio[0].rate
+    return integrated_lufs(np.concatenate(audio, axis=1), rate)
+
+
+def test_process_gives_post_ready_clips_of_a_talk(cli_env, talk, tmp_path) -> None:
+    """Edges between sentences, a layout per shot, captions inside the safe area, sound at -14 LUFS."""
+    result = run_cli(["process", talk["path"], "--out", str(tmp_path), "--max-clips", "2", "--min-duration", "6",
+                      "--max-duration", "14", "--json"], cli_env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    manifest = json.loads(result.stdout)
+    job_dir = tmp_path / manifest["job_id"]
+    width, height = output_size("9:16", 480)
+    safe = SafeArea(width, height)
+    spoken = [(a, b) for a, b, _ in talk["sentences"]]
+    assert manifest["clips"]
+    for clip in manifest["clips"]:
+        # The manifest's edges are the clip's true edges, and no sentence is cut at either.
+        assert not any(a < t < b for t in (clip["start_s"], clip["end_s"]) for a, b in spoken), clip
+        assert clip["layout"] in LAYOUTS
+        assert clip["shots"] and {s["layout"] for s in clip["shots"]} <= set(LAYOUTS)
+        assert clip["shots"][0]["start_s"] == 0.0
+        assert clip["caption_boxes"], "a clip of speech has burned-in captions"
+        for box in clip["caption_boxes"]:
+            assert safe.contains((box["x"], box["y"], box["w"], box["h"])), box
+        assert abs(_clip_loudness(job_dir / clip["file"]) - (-14.0)) <= 1.0
+        assert abs(clip["loudness"]["output_lufs"] - (-14.0)) <= 1.0
+        cues = (job_dir / clip["captions_srt"]).read_text()
+        assert "-->" in cues
 
 
 def test_a_failing_file_does_not_stop_the_others(cli_env, video, tmp_path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -70,6 +71,16 @@ def check_source_limits(source: dict[str, Any], settings: Settings) -> None:
         raise InputError(f"{source['width']}x{source['height']} exceeds the frame-size limit", code="input_too_large")
     if source["duration_s"] > settings.max_duration_input_s:
         raise InputError(f"{source['duration_s']:.0f} s exceeds the duration limit", code="input_too_large")
+
+
+def clip_loudness(signals: Signals, start_s: float, end_s: float) -> list[float] | None:
+    """The loudness per hop over [start_s, end_s), from the clip's start: who speaks, for the camera."""
+    db = signals.loudness_db
+    if not signals.has_audio or len(db) == 0:
+        return None
+    first = int(round(start_s / signals.hop_s))
+    last = int(math.ceil(end_s / signals.hop_s))
+    return [float(v) for v in db[first:last]]
 
 
 class StageRunner:
@@ -167,6 +178,8 @@ class StageRunner:
             "reframe": self.settings.reframe,
             "threads": self.settings.render_threads,
             "caption_style": self.settings.caption_style,
+            "loudness_lufs": self.settings.loudness_target_lufs,
+            "true_peak_db": self.settings.true_peak_db,
         }
         candidates = job["candidates"]
         if not candidates:
@@ -182,7 +195,7 @@ class StageRunner:
             cuts = [float(c) for c in signals.cuts_s if start < c < end]
             rendered = await self.pool.run(
                 tasks.render_task, job_id, index, len(candidates), media_path, start, end, words, cuts, options,
-                str(out_dir / f"clip-{index + 1:02d}.mp4"), render,
+                str(out_dir / f"clip-{index + 1:02d}.mp4"), render, clip_loudness(signals, start, end), signals.hop_s,
             )
             return clip_entry(job_id, index, candidate, rendered)
 
@@ -196,8 +209,7 @@ class StageRunner:
             await asyncio.to_thread(remove_temp_files, folder)
         timeline = await asyncio.to_thread(
             write_timeline, str(out_dir), media_path, source["fps"],
-            [{**c, "start_s": c["start_s"], "end_s": c["end_s"]} for c in clips], options["aspect"],
-            source["duration_s"])
+            list(clips), options["aspect"], source["duration_s"], bool(source.get("has_audio")))
         timings = {**job.get("timings_s", {}), "export": time.perf_counter() - started}
         fcpxml = out_dir / FCPXML_NAME
         manifest = build_manifest(job_id, source, options, list(clips), timings, timeline=Path(timeline).name,

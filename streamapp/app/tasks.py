@@ -51,24 +51,27 @@ def score_task(signals_path: str, options: dict[str, Any], weights: dict[str, fl
 
 def render_task(job_id: str, index: int, total: int, source: str, start_s: float, end_s: float,
                 words: list[dict[str, Any]] | None, cuts: list[float], options: dict[str, Any], out_path: str,
-                render: dict[str, Any]) -> dict[str, Any]:
-    """Render one clip with the words (None: no transcript) and shot cuts that fall inside it."""
+                render: dict[str, Any], speech_db: list[float] | None = None, hop_s: float = 0.05) -> dict[str, Any]:
+    """Render one clip with the words (None: no transcript), shot cuts and loudness (per hop) inside it."""
     width, height = output_size(options["aspect"], render["long_side"])
     params = RenderParams(width=width, height=height, crf=render["crf"], preset=render["preset"],
                           audio_bitrate=render["audio_bitrate"], reframe=render["reframe"],
-                          threads=render["threads"])
+                          threads=render["threads"], loudness_lufs=render["loudness_lufs"],
+                          true_peak_db=render["true_peak_db"])
     captions = options.get("captions", True)
     clip = render_clip(
         source, start_s, end_s, options["aspect"], out_path, params,
         thumbnail_path=str(Path(out_path).with_suffix(".jpg")),
-        words=words if captions else None,
+        words=words,
         caption_style=options.get("caption_style", render["caption_style"]),
         cuts_s=cuts, keywords=options.get("keywords", ()),
+        burn_captions=captions, speech_db=speech_db, hop_s=hop_s,
     )
     report_progress(job_id, "export", (index + 1) / total)
     result = dataclasses.asdict(clip)
-    if clip.captions_srt is None and not captions:
-        result["captions_reason"] = "captions turned off for this job"
+    if not captions:
+        # Only the burned-in captions are off: the subtitle files beside the clip stay.
+        result["captions_burned"] = False
     return plain(result)
 
 

@@ -33,7 +33,7 @@ SAFE_FIELDS: frozenset[str] = frozenset({
     # clip defaults
     "max_clips", "min_duration_s", "max_duration_s",
     # rendering
-    "crf", "preset",
+    "crf", "preset", "loudness_target_lufs", "true_peak_db",
     # pool bounds (the optimizer resizes within them)
     "pool_min_size", "pool_max_size",
     # alert thresholds

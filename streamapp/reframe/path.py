@@ -439,7 +439,9 @@ class _Planner:
         ordered = sorted(people, key=lambda p: float(np.median(p.boxes[:, 0])))
         panels = []
         for person in ordered:
-            cx, cy = self.centre_of(np.median(person.boxes, axis=0), ph)
+            # Less headroom than a full-height crop: a panel is short, and the hair must not touch its top.
+            x, y, w, h = np.median(person.boxes, axis=0)
+            cx, cy = x + w / 2, y + h / 2 + 0.03 * ph
             panels.append([(start, *self.clamp(cx, cy, pw, ph))])
         return ShotPlan(start, end, "split", panels[0], panels)
 
@@ -504,7 +506,16 @@ class _Planner:
             if t < free_at or np.all(np.abs(sm[i] - cam) <= half):
                 continue
             window = (times >= t) & (times <= t + p.lookahead_s)
-            target = np.median(sm[window], axis=0)
+            # Where the subject will be at the end of the look-ahead (already median-smoothed): a camera aimed
+            # at the window's middle trails a subject that keeps walking and loses it at the edge.
+            ahead = np.flatnonzero(window)
+            target = sm[ahead[-1]]
+            span = times[ahead[-1]] - times[ahead[0]]
+            if span > 0:
+                # A subject that keeps walking will be further on when the pan lands: aim there.
+                velocity = (sm[ahead[-1]] - sm[ahead[0]]) / span
+                target = target + velocity * (p.lookahead_s / 2)
+            target = np.array(self.clamp(*target))
             if np.all(np.abs(target - cam) <= half):
                 continue  # a brief excursion: the subject comes back on its own
             # Smoothstep peaks at 1.5x the mean speed, so this duration keeps the peak at vmax.

@@ -33,6 +33,7 @@ def asr_params(settings: Settings, use_asr: bool = True) -> AsrParams | None:
         language=settings.asr_language or None,
         compute_type=settings.asr_compute_type,
         threads=settings.asr_threads,
+        vad_filter=settings.asr_vad,
     )
 
 
