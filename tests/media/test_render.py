@@ -292,3 +292,46 @@ def test_interlaced_source_renders_without_combs(tmp_path):
         combed = np.median([comb_score(f.to_ndarray(format="gray")) for f in source.decode(video=0)])
     assert combed > 10.0
     assert np.median([comb_score(f) for f in frames]) < combed / 4
+
+
+def _loudness(path):
+    from streamapp.media.audio_master import integrated_lufs, true_peak_db
+
+    with av.open(path) as c:
+        audio = np.concatenate([f.to_ndarray() for f in c.decode(audio=0)], axis=1)
+        rate = c.streams.audio[0].rate
+    return integrated_lufs(audio, rate), true_peak_db(audio, rate), audio
+
+
+def test_clip_sound_is_mastered_to_the_target_with_faded_edges(truth, tmp_path):
+    # 3-8 s of the sample: a -20 dBFS tone (about -20 LUFS) with a silence at 8 s.
+    out = str(tmp_path / "loud.mp4")
+    result = render_clip(truth["path"], 3.0, 7.6, "9:16", out, RenderParams(90, 160))
+    lufs, peak, audio = _loudness(out)
+    assert abs(lufs - (-14.0)) <= 1.0 and peak <= -1.0 + 0.2  # AAC's own overshoot: a few tenths at most
+    assert abs(result.loudness["output_lufs"] - (-14.0)) <= 0.2 and result.loudness["input_lufs"] < -17.0
+    # The fades: the first and last ms are far below the tone's level.
+    edge = 48
+    assert np.abs(audio[:, 1024:1024 + edge]).max() > 10 * np.abs(audio[:, :edge // 4]).max()
+    plain = render_clip(truth["path"], 3.0, 7.6, "9:16", str(tmp_path / "asis.mp4"),
+                        RenderParams(90, 160, loudness_lufs=None))
+    assert abs(_loudness(plain.path)[0] - result.loudness["input_lufs"]) <= 1.0
+
+
+def test_output_is_tagged_bt709_limited_range(clip_916):
+    with av.open(clip_916[0].path) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.color_primaries, cc.color_trc, cc.colorspace, cc.color_range) == (1, 1, 1, 1)
+
+
+def test_captions_off_keeps_the_subtitle_files(truth, tmp_path):
+    words = _words(2.0, 9.0)
+    out = str(tmp_path / "nocap.mp4")
+    bare = render_clip(truth["path"], 2.0, 9.0, "9:16", out, RenderParams(180, 320), words=words,
+                       burn_captions=False)
+    shown = render_clip(truth["path"], 2.0, 9.0, "9:16", str(tmp_path / "cap.mp4"), RenderParams(180, 320),
+                        words=words)
+    assert bare.caption_boxes == [] and shown.caption_boxes
+    assert bare.captions_srt and os.path.exists(bare.captions_srt) and os.path.exists(bare.captions_vtt)
+    subs = pysubs2.load(bare.captions_srt)
+    assert all(len(line) <= 42 for e in subs for line in e.plaintext.split("\n"))
