@@ -108,11 +108,15 @@ def test_selection_properties(lo, span, min_d, extra, k, kw):
     spans = sorted((c.start_s, c.end_s) for c in clips)
     assert all(a[1] <= b[0] + 1e-6 for a, b in zip(spans, spans[1:], strict=False))  # no overlap
     hi = min(lo + span, sig.duration_s)
-    for c in clips:
+    windows = score(sig, opts, refine=False)
+    for c, w in zip(clips, windows, strict=True):
         assert lo - 1e-6 <= c.start_s and c.end_s <= hi + 1e-6  # inside the range
         if hi - lo >= min_d + 0.002:  # a range shorter than min_d gives one clip: the whole range
-            assert min_d - 1e-3 <= c.duration_s <= min_d + extra + 1e-3
-        assert 0 <= c.score <= 100
+            # The windows keep [min, max] exactly; their refined edges move into the pauses around the
+            # speech, by a margin or a split pause (streamapp/stages/edges.py).
+            assert min_d - 1e-3 <= w.duration_s <= min_d + extra + 1e-3
+            assert min_d - 1.0 <= c.duration_s <= min_d + extra + 2.0
+        assert 0 <= c.score <= 100 and c.score == w.score
     for s, e in candidate_windows(sig, opts):
         assert lo - 1e-6 <= s < e <= hi + 1e-6
 
