@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import struct
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ import numpy as np
 from bench.common import machine
 from streamapp.media.audio_master import integrated_lufs, loudness_range, master_audio, true_peak_db
 from streamapp.media.clip_audio import read_clip_audio
+from tests.media_fixtures import write_float_wav
 
 RATE = 48000
 TARGETS = (-14.0, -9.0)  # the platforms' target, and a loud one that makes the limiter work
@@ -33,17 +33,6 @@ CLIPS = [
     ("speech-green-screen", f"{FILES}/speech-green-screen.mp4", 5.0, 35.0),
     ("chaplin", f"{FILES}/chaplin.mp4", 0.0, 9.5),
 ]
-
-
-def write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> None:
-    x = np.ascontiguousarray(np.asarray(samples, dtype="<f4").T)
-    ch = x.shape[1]
-    data = x.tobytes()
-    fmt = struct.pack("<HHIIHH", 3, ch, rate, rate * ch * 4, ch * 4, 32)
-    with open(path, "wb") as fh:
-        fh.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
-        fh.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
-        fh.write(b"data" + struct.pack("<I", len(data)) + data)
 
 
 def ebur128(path: Path) -> tuple[float, float, float]:
@@ -94,7 +83,7 @@ def main() -> None:
                 t0, samples = read_clip_audio(path, a, b, RATE)
                 read_ms.append(1000 * (time.perf_counter() - t))
             wav_in = Path(tmp) / f"{name}-in.wav"
-            write_wav(wav_in, samples)
+            write_float_wav(wav_in, samples)
             dur = samples.shape[1] / RATE
             print(f"\n## {name}  range {a:.1f}-{b:.1f} s (t0={t0:.3f} s, {dur:.2f} s of samples)")
             print(f"read_clip_audio {min(read_ms):.0f} ms (best of {args.runs})")
@@ -114,7 +103,7 @@ def main() -> None:
                     m = master_audio(samples, RATE, target_lufs=target, max_true_peak_db=-1.0)
                     master_ms.append(1000 * (time.perf_counter() - t))
                 wav_out = Path(tmp) / f"{name}-out{target}.wav"
-                write_wav(wav_out, m.samples)
+                write_float_wav(wav_out, m.samples)
                 rows.append((f"output {target:g} LUFS / -1 dBTP", f"{min(master_ms):.0f}", f"{m.gain_db:+.2f}",
                              f"{m.limiter_db:.2f}", wav_out, m.samples))
             for label, ms, gain, lim, wav, x in rows:

@@ -9,8 +9,11 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
+import struct
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 from tests.videos import make_test_video
 
@@ -82,3 +85,15 @@ def speech_sample(cache: Path | None = None) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def write_float_wav(path: Path, samples: np.ndarray, rate: int = 48000) -> None:
+    """32-bit float WAV (IEEE format 3), so the file holds exactly the samples we measured."""
+    x = np.ascontiguousarray(np.asarray(samples, dtype="<f4").reshape(-1, np.shape(samples)[-1]).T)
+    ch = x.shape[1]
+    data = x.tobytes()
+    fmt = struct.pack("<HHIIHH", 3, ch, rate, rate * ch * 4, ch * 4, 32)
+    with open(path, "wb") as fh:
+        fh.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
+        fh.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
+        fh.write(b"data" + struct.pack("<I", len(data)) + data)

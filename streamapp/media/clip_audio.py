@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from streamapp.media.decode import demux_safely
 from streamapp.media.probe import pick_video_stream, stream_start_s
 
 log = logging.getLogger(__name__)
@@ -68,15 +69,7 @@ class _Timeline:
 
 def _frames(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterable[av.AudioFrame]:
     """Decoded frames of one stream; a damaged packet is skipped, a damaged container ends the run."""
-    packets = container.demux(stream)
-    while True:
-        try:
-            packet = next(packets)
-        except StopIteration:
-            return
-        except _DAMAGED as exc:
-            log.warning("audio demux stopped early: %s", exc)
-            return
+    for packet in demux_safely(container, stream):
         try:
             yield from packet.decode()
         except _DAMAGED as exc:

@@ -35,7 +35,7 @@ def analysis_width(width: int, height: int, sar: float, out_height: int) -> int:
     return max(2, int(round(out_height * display_aspect / 2.0)) * 2)
 
 
-def _demux_safely(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.Packet]:
+def demux_safely(container: av.container.InputContainer, stream: av.stream.Stream) -> Iterator[av.Packet]:
     """Demux packets of one stream; a damaged or truncated container just ends the iteration."""
     packets = container.demux(stream)
     while True:
@@ -237,7 +237,7 @@ def iter_video_frames(
         if start_s > 0:
             # Rounded, not truncated: a target one tick before the keyframe would land on the one before.
             container.seek(round((start_s + start) / tb), stream=stream, backward=True, any_frame=False)
-        for packet in _demux_safely(container, stream):
+        for packet in demux_safely(container, stream):
             for frame in _decode_safely(packet):
                 if rotation is None:
                     rotation = frame_rotation(frame)
@@ -308,7 +308,7 @@ def _iter_audio(
                 yield clock, samples
                 clock += samples.size / sample_rate
 
-        for packet in _demux_safely(container, stream):
+        for packet in demux_safely(container, stream):
             for frame in _decode_safely(packet):
                 try:
                     outs = resampler.resample(frame)

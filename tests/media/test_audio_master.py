@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 import subprocess
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from streamapp.media.audio_master import integrated_lufs, master_audio, true_peak_db
+from tests.media_fixtures import write_float_wav
 
 RATE = 48000
 
@@ -21,18 +21,6 @@ def _ffmpeg() -> str:
     if path is None:
         pytest.fail("ffmpeg is required for the loudness cross-checks and was not found on PATH")
     return path
-
-
-def _write_wav(path: Path, samples: np.ndarray, rate: int = RATE) -> None:
-    """32-bit float WAV (IEEE format 3), so the file holds exactly the samples we measured."""
-    x = np.ascontiguousarray(np.asarray(samples, dtype="<f4").reshape(-1, np.shape(samples)[-1]).T)
-    ch = x.shape[1]
-    data = x.tobytes()
-    fmt = struct.pack("<HHIIHH", 3, ch, rate, rate * ch * 4, ch * 4, 32)
-    with open(path, "wb") as fh:
-        fh.write(b"RIFF" + struct.pack("<I", 4 + 8 + len(fmt) + 8 + len(data)) + b"WAVE")
-        fh.write(b"fmt " + struct.pack("<I", len(fmt)) + fmt)
-        fh.write(b"data" + struct.pack("<I", len(data)) + data)
 
 
 def _ebur128(path: Path) -> dict[str, float]:
@@ -112,7 +100,7 @@ def test_integrated_matches_ffmpeg(tmp_path: Path) -> None:
     for name, x in (("sine", np.vstack([_sine(997.0, -20.0, 10.0)] * 2)), ("speech", _speech_like()),
                     ("peaky", _peaky())):
         path = tmp_path / f"{name}.wav"
-        _write_wav(path, x)
+        write_float_wav(path, x)
         ours = integrated_lufs(x, RATE)
         theirs = _ebur128(path)["integrated"]
         assert ours == pytest.approx(theirs, abs=0.3), name
@@ -125,7 +113,7 @@ def test_true_peak_sees_inter_sample_peaks(tmp_path: Path) -> None:
     tp = true_peak_db(x, RATE)
     assert sample_peak == pytest.approx(-9.01, abs=0.02)
     assert tp - sample_peak == pytest.approx(3.01, abs=0.1)
-    _write_wav(tmp_path / "isp.wav", x[None, :])
+    write_float_wav(tmp_path / "isp.wav", x[None, :])
     assert tp == pytest.approx(_ebur128(tmp_path / "isp.wav")["true_peak"], abs=0.3)
 
 
@@ -142,7 +130,7 @@ def test_master_hits_target_under_ceiling(kind: str, tmp_path: Path) -> None:
         assert m.input_true_peak_db - m.input_lufs > 13.0  # so reaching -14 really needed the limiter
         assert m.limiter_db < -3.0
     path = tmp_path / "out.wav"
-    _write_wav(path, m.samples)
+    write_float_wav(path, m.samples)
     ff = _ebur128(path)
     assert ff["integrated"] == pytest.approx(-14.0, abs=1.0)
     assert ff["true_peak"] <= -1.0 + 0.3
