@@ -32,6 +32,8 @@ class EdgeParams:
     late_s: float = 0.35  # how far an ASR word time may be from the word's voice
     search_s: float = 4.0  # how far an edge may move to get away from a cut
     stretch_s: float = 1.0  # how far a no-words edge may go past the nearer pause to keep some voice in
+    sentence_pause_s: float = 0.25  # a shorter pause is a breath or a comma inside a sentence, not its edge
+    sentence_search_s: float = 2.0  # how far past such a breath an edge may move to reach a real pause
     floor_margin_db: float = 10.0  # voice is this far above the noise floor (5th percentile) ...
     level_range_db: float = 35.0  # ... and no more than this below the speech level (95th percentile)
 
@@ -294,6 +296,25 @@ def _pauses_from(voice: Voice, first: _Pause, forward: bool, limit_s: float) -> 
     return out
 
 
+def _sentence_pauses(pauses: list[_Pause], at: float, params: EdgeParams) -> list[_Pause]:
+    """``pauses`` (nearest first) starting from the first one long enough to part sentences, when the
+    nearest is only a breath or a comma and a real pause lies within ``sentence_search_s``; else as given.
+
+    Whisper may end a sentence at a comma; the voice pauses there for a tenth of a second, and a clip
+    that starts or ends in that breath starts or ends mid-sentence for a listener.
+    """
+    def long(p: _Pause) -> bool:
+        return p.after - p.before >= params.sentence_pause_s
+
+    if not pauses or long(pauses[0]):
+        return pauses
+    for n, p in enumerate(pauses):
+        near = min(abs(at - side) for side in (p.before, p.after) if abs(side) < _INF)
+        if long(p) and near <= params.sentence_search_s:
+            return pauses[n:]
+    return pauses
+
+
 def _cut_between(cuts: np.ndarray, a: float, b: float) -> bool:
     """Is there a cut strictly inside (a, b), by more than a millisecond?"""
     return bool(np.searchsorted(cuts, b - _MS, side="left") > np.searchsorted(cuts, a + _MS, side="right"))
@@ -348,7 +369,8 @@ def refine_start(signals: Signals, voice: Voice, start: float, end: float, lo: f
         cands = [(t, "kept" if t == start else "silent")]
         cands += [(float(c), "cut") for c in cuts if t < c < t + params.cut_guard_s]
     else:
-        cands = _start_candidates(_pauses_from(voice, target, False, params.search_s), cuts, params)
+        pauses = _sentence_pauses(_pauses_from(voice, target, False, params.search_s), target.after, params)
+        cands = _start_candidates(pauses, cuts, params)
     ok = [(t, r) for t, r in cands if lo - _MS <= t <= hi and not _cut_between(cuts, t, t + params.cut_guard_s)]
     t, rule = max(ok) if ok else cands[0]  # nowhere clean: a syllable matters more than a flash frame
     return float(np.clip(t, lo, hi)), onset, rule
@@ -365,7 +387,8 @@ def refine_end(signals: Signals, voice: Voice, start: float, end: float, lo: flo
         cands = [(t, "kept" if t == end else "silent")]
         cands += [(float(c), "cut") for c in cuts if t - params.cut_guard_s < c < t]
     else:
-        cands = _end_candidates(_pauses_from(voice, target, True, params.search_s), cuts, params)
+        pauses = _sentence_pauses(_pauses_from(voice, target, True, params.search_s), target.before, params)
+        cands = _end_candidates(pauses, cuts, params)
     ok = [(t, r) for t, r in cands if lo <= t <= hi + _MS and not _cut_between(cuts, t - params.cut_guard_s, t)]
     t, rule = min(ok) if ok else cands[0]
     return float(np.clip(t, lo, hi)), offset, rule

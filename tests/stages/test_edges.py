@@ -92,6 +92,18 @@ def test_clip_with_leading_silence_starts_just_before_the_voice():
     assert (e.start_s, e.end_s) == (3.85, 6.3)
 
 
+def test_a_breath_at_a_comma_is_not_a_sentence_edge():
+    # "Welcome back to the show, today we ...": Whisper ends a sentence at the comma, where the voice
+    # pauses for 0.15 s. A clip starting there would start mid-sentence: it starts before "Welcome".
+    voiced = [(1.0, 2.25), (2.4, 4.0), (5.0, 7.0), (7.6, 12.0)]
+    sig = _signals(14.0, voiced, words=[(1.0, 2.2), (2.55, 4.0), (5.0, 7.0), (7.6, 12.0)])
+    [e] = refine_edges(sig, [(2.5, 12.5)])
+    assert e.start_s == pytest.approx(0.85)
+    far = _signals(14.0, [(0.2, 2.25), (2.4, 4.0), (5.0, 12.0)], words=[(0.2, 2.2), (2.55, 4.0), (5.0, 12.0)])
+    [kept] = refine_edges(far, [(2.5, 12.5)])  # no real pause within 2 s: the breath is split
+    assert kept.start_s == pytest.approx(2.325)
+
+
 def test_a_clip_trimmed_below_the_minimum_gets_silence_back_never_voice():
     voiced = [(1.0, 2.0), (10.0, 11.0), (19.0, 20.0)]
     sig = _signals(30.0, voiced, words=[(1.1, 2.0), (10.2, 11.0), (19.1, 20.0)])
