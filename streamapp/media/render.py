@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -438,10 +439,13 @@ class _ClipRenderer:
             self.rate = Fraction(rate).limit_denominator(1001 * 1000)
             self.frame_dur = 1.0 / float(self.rate)
             self.src_size = (vin.codec_context.width, vin.codec_context.height)
-            self.plan, self.thumb_t = _plan(job, *self.src_size, stream_sar(vin))
+            # The sound is read and mastered beside the camera's pre-pass: both finish before the first frame.
+            with ThreadPoolExecutor(max_workers=1) as side:
+                sound = side.submit(_clip_audio, job) if src.streams.audio else None
+                self.plan, self.thumb_t = _plan(job, *self.src_size, stream_sar(vin))
+                audio = sound.result() if sound is not None else None
             self.compositor = _Compositor(self.plan, p.width, p.height)
             self.burner = self._burner(in_clip) if in_clip and job.burn_captions else None
-            audio = _clip_audio(job) if src.streams.audio else None
             # Seek to the keyframe at or before the start; frames before start_s are decoded and dropped.
             with contextlib.suppress(*_DAMAGED):
                 src.seek(int((job.start_s + self.origin) / vin.time_base), stream=vin, backward=True,

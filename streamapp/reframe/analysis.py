@@ -154,13 +154,15 @@ def analyze_clip(
     end_s: float,
     *,
     sample_fps: float = 5.0,
-    detect_height: int = 360,
+    detect_height: int = 240,
     faces: bool = True,
     cuts: bool = True,
 ) -> ClipAnalysis:
     """Sample [start_s, end_s) of ``source`` (media time): faces and motion at ``sample_fps``, cuts per frame."""
-    # Face detection (OpenCV releases the GIL) runs on a worker thread, overlapping the decode.
-    with av.open(source) as src, ThreadPoolExecutor(max_workers=1) as pool:
+    # Face detection (YuNet and OpenCV release the GIL) runs on two worker threads, overlapping the decode.
+    # 240 px: YuNet still finds faces a tenth of the frame high, at half the cost of 360 px (the render's
+    # pre-pass must stay a small part of the render: bench/render_speed.py).
+    with av.open(source) as src, ThreadPoolExecutor(max_workers=2) as pool:
         vin = pick_video_stream(src)
         if vin is None:
             return ClipAnalysis(0, 0)
