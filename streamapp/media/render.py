@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -490,23 +492,33 @@ class _ClipRenderer:
         return vout
 
     def _encode_range(self, src: av.container.InputContainer, vin: av.video.stream.VideoStream) -> None:
-        """Decode the video from the seek point to the clip's end (the audio is already mastered)."""
-        deinterlacer = Deinterlacer()
+        """Decode the video from the seek point to the clip's end (the audio is already mastered).
+
+        A thread of its own demuxes and decodes (PyAV releases the GIL) while this one composes and
+        encodes, as ffmpeg's own threads would; a small queue bounds the frames held between them.
+        """
         self.to_709 = _Bt709()
-        for packet in src.demux(vin):
-            if self.video_done:
-                break
-            try:
-                frames = packet.decode()
-            except _DAMAGED:
-                continue  # a corrupt packet: skip it and keep going
-            for frame in frames:
-                if frame.pts is not None:
-                    # Frames coded as fields are deinterlaced (bwdif); they come out one frame later.
-                    for ready in deinterlacer.push(frame):
-                        self._take(ready)
-        for ready in deinterlacer.flush():
-            self._take(ready)
+        frames: queue.Queue = queue.Queue(maxsize=8)
+        stop = threading.Event()
+        reader = threading.Thread(target=_decode_into, args=(src, vin, frames, stop), name="render-decode",
+                                  daemon=True)
+        reader.start()
+        try:
+            while True:
+                item = frames.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                self._take(item)
+                if self.video_done:
+                    break
+        finally:
+            stop.set()
+            while reader.is_alive():  # unblock a reader waiting on a full queue, then let it end
+                with contextlib.suppress(queue.Empty):
+                    frames.get_nowait()
+                reader.join(timeout=0.05)
 
     def _take(self, frame: av.VideoFrame) -> None:
         job = self.job
@@ -578,6 +590,41 @@ class _ClipRenderer:
             caption_boxes=_caption_boxes(self.burner),
             loudness=None if audio is None else audio.report,
         )
+
+
+
+def _decode_into(src: av.container.InputContainer, vin: av.video.stream.VideoStream, out: queue.Queue,
+                 stop: threading.Event) -> None:
+    """Decoded (and, where coded as fields, deinterlaced) frames into ``out``; then None, or the error."""
+    deinterlacer = Deinterlacer()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            with contextlib.suppress(queue.Full):
+                out.put(item, timeout=0.1)
+                return True
+        return False
+
+    try:
+        for packet in src.demux(vin):
+            if stop.is_set():
+                return
+            try:
+                frames = packet.decode()
+            except _DAMAGED:
+                continue  # a corrupt packet: skip it and keep going
+            for frame in frames:
+                if frame.pts is not None:
+                    # Frames coded as fields are deinterlaced (bwdif); they come out one frame later.
+                    for ready in deinterlacer.push(frame):
+                        if not put(ready):
+                            return
+        for ready in deinterlacer.flush():
+            if not put(ready):
+                return
+        put(None)
+    except BaseException as exc:  # handed to the encoding thread
+        put(exc)
 
 
 def _caption_boxes(burner: CaptionBurner | None) -> list[dict[str, float]]:
