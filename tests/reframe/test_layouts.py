@@ -119,3 +119,98 @@ def test_one_person_is_tracked_with_the_whole_face_box_in_the_crop():
     assert plan.layout == "tracking" and plan.layout in LAYOUTS
     held = [inside(plan.placements_at(t)[0].src, face(path(t), size=160)) for t in np.arange(0, 8, 0.04)]
     assert np.mean(held) >= 0.9
+
+
+def test_the_cut_lands_where_the_new_mouth_starts_not_a_sample_early():
+    """A speaker trailing off before the other starts: the crop must not cut to the new face while it is still
+    silent (a centred smoothing window lets the new voice lead one sample early)."""
+    rng = np.random.default_rng(3)
+    samples = []
+    for t in np.arange(0, 10.0, 1 / RATE):
+        if t < 5.0:
+            mouth = (0.1 if t >= 4.25 else float(rng.uniform(3, 6)), float(rng.uniform(0, 0.2)))
+        else:
+            mouth = (float(rng.uniform(0, 0.2)), float(rng.uniform(8, 12)))
+        samples.append(Sample(float(t), (LEFT, RIGHT), mouth=mouth))
+    db = np.full(int(10.0 / HOP), -20.0)
+    plan = plan_camera(samples, 10.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H, speech_db=db)
+    assert plan.layout == "active_speaker"
+    [shot] = plan.shots
+    cuts = [p[0] for p, q in zip(shot.points, shot.points[1:], strict=False) if p[0] == q[0]]
+    assert len(cuts) == 1 and 5.0 <= cuts[0] <= 5.0 + 1 / RATE
+    assert inside(plan.placements_at(4.9)[0].src, LEFT) and inside(plan.placements_at(5.3)[0].src, RIGHT)
+
+
+def _plans():
+    """One plan per layout, from generated tracks."""
+    five = call(20.0, lambda t: 0 if (t // 5) % 2 == 0 else 1)
+    rapid = call(12.0, lambda t: int((t // 1.0) % 2))
+    walk = [Sample(float(t), (face(250 + 780 * (t / 8), size=160),)) for t in np.arange(0, 8, 1 / RATE)]
+    trio = [Sample(float(t), (face(200, size=150), face(640, size=150), face(1080, size=150)))
+            for t in np.arange(0, 6, 1 / RATE)]
+    kw = {"out_w": OUT_W, "out_h": OUT_H}
+    return {
+        "active_speaker": plan_camera(five[0], 20.0, SRC_W, SRC_H, CROP_W, CROP_H, speech_db=five[1], **kw),
+        "split": plan_camera(rapid[0], 12.0, SRC_W, SRC_H, CROP_W, CROP_H, speech_db=rapid[1], **kw),
+        "tracking": plan_camera(walk, 8.0, SRC_W, SRC_H, CROP_W, CROP_H, cuts_s=[4.0], **kw),
+        "fit": plan_camera(trio, 6.0, SRC_W, SRC_H, CROP_W, CROP_H, **kw),
+    }
+
+
+@pytest.mark.parametrize("layout", ["active_speaker", "split", "tracking", "fit"])
+def test_placements_are_even_inside_and_keep_the_aspect(layout):
+    plan = _plans()[layout]
+    assert plan.layout == layout
+    for t in np.arange(0, plan.duration_s, 0.04):
+        placements = plan.placements_at(float(t))
+        assert len(placements) == {"fit": 0, "split": 2}.get(layout, 1)
+        covered = 0
+        for p in placements:
+            x, y, w, h = p.src
+            dx, dy, dw, dh = p.dst
+            assert all(v % 2 == 0 for v in (*p.src, *p.dst))
+            assert x >= 0 and x + w <= SRC_W and y >= 0 and y + h <= SRC_H and w > 0 and h > 0
+            assert dx >= 0 and dx + dw <= OUT_W and dy >= 0 and dy + dh <= OUT_H
+            assert w / h == pytest.approx(dw / dh, rel=0.02)
+            covered += dw * dh
+        assert covered in (0, OUT_W * OUT_H)  # panels tile the output, no gap and no overlap
+
+
+def test_output_faces_map_through_a_single_crop():
+    plan = _plans()["active_speaker"]
+    [p] = plan.placements_at(2.0)
+    x, y, w, h = p.src
+    kx, ky = OUT_W / w, OUT_H / h  # the renderer scales the crop onto the whole output
+    [mapped] = plan.output_faces_at(2.0)  # the listener is outside the crop: not mapped
+    assert mapped == pytest.approx(((LEFT.x - x) * kx, (LEFT.y - y) * ky, LEFT.w * kx, LEFT.h * ky))
+    assert mapped[3] / OUT_H >= 0.15
+    [p] = plan.placements_at(7.0)
+    [mapped] = plan.output_faces_at(7.0)
+    assert mapped[0] == pytest.approx((RIGHT.x - p.src[0]) * OUT_W / p.src[2])
+
+
+@pytest.mark.parametrize(("turn_s", "layout"), [(2.0, "split"), (3.0, "active_speaker"), (8.0, "active_speaker")])
+def test_cutting_is_kept_for_turns_long_enough_to_follow(turn_s, layout):
+    """Each cut lands up to a sample after the voice: turns of 2 s are shown better as two panels."""
+    samples, db = call(18.0, lambda t: int((t // turn_s) % 2))
+    plan = plan_camera(samples, 18.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H, speech_db=db)
+    assert plan.layout == layout
+
+
+def test_split_panels_stay_on_their_side_of_the_two_faces():
+    """Faces off-centre in their tiles: a panel clamped into the frame must not show the other person's side."""
+    left, right = face(420), face(1120)
+    rng = np.random.default_rng(11)
+    samples = []
+    for t in np.arange(0, 12.0, 1 / RATE):
+        who = int((t // 1.0) % 2)
+        mouth = tuple(float(rng.uniform(3, 6)) if who == i else float(rng.uniform(0, 0.4)) for i in (0, 1))
+        samples.append(Sample(float(t), (left, right), mouth=mouth))
+    db = np.full(int(12.0 / HOP), -20.0)
+    plan = plan_camera(samples, 12.0, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H, speech_db=db)
+    assert plan.layout == "split"
+    mid = (left.x + left.w + right.x) / 2
+    top, bottom = plan.placements_at(6.0)
+    assert inside(top.src, left) and inside(bottom.src, right)
+    assert top.src[0] + top.src[2] <= mid + 2 and bottom.src[0] >= mid - 2
+    assert all(h / OUT_H >= 0.15 for _, _, _, h in plan.output_faces_at(6.0))

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from streamapp.reframe.path import CameraPlan, PlanParams, Sample, centered_plan, plan_camera, shot_ranges
+from streamapp.reframe.path import (
+    LAYOUTS,
+    CameraPlan,
+    PlanParams,
+    Sample,
+    centered_plan,
+    plan_camera,
+    shot_ranges,
+)
 from streamapp.vision.faces import Face
 
 SRC_W, SRC_H = 1280, 720
@@ -138,3 +146,14 @@ def test_shot_ranges_and_centered_plan():
     assert plan.keyframes(0.04) == [
         {"t_s": 0.0, "x": 438, "y": 0, "w": 404, "h": 720}, {"t_s": 4.96, "x": 438, "y": 0, "w": 404, "h": 720}
     ]
+
+
+
+def test_the_layout_names_are_the_five_of_the_contract():
+    assert LAYOUTS == ("tracking", "active_speaker", "split", "fit", "still")
+    assert "center" not in LAYOUTS  # nothing to follow is a centred still crop
+    plan = plan_camera([], 4.0, 1280, 720, 404, 720, out_w=1080, out_h=1920)
+    assert plan.layout == "still" and plan.box_at(1.0) == ((1280 - 404) // 2 // 2 * 2, 0, 404, 720)
+    assert plan.placements_at(1.0)[0].dst == (0, 0, 1080, 1920) and plan.panels() == []
+    plan = centered_plan(5.0, 1280, 720, (438, 0, 404, 720), out_w=1080, out_h=1920)
+    assert [p.src for p in plan.placements_at(2.0)] == [(438, 0, 404, 720)]
