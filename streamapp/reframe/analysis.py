@@ -18,7 +18,7 @@ import numpy as np
 
 from streamapp.kernels.frame_diff import detect_cuts
 from streamapp.media.probe import pick_video_stream, stream_start_s
-from streamapp.reframe.content import CUT_PENALTY, NEAR_CUT_S, salient_centre, text_box, thumbnail_worth
+from streamapp.reframe.content import cut_penalty, salient_centre, text_box, thumbnail_worth
 from streamapp.reframe.path import Sample
 from streamapp.vision.faces import Face, detect_faces
 
@@ -51,8 +51,8 @@ class ClipAnalysis:
         for s, worth in zip(self.samples, self.worth, strict=False):
             if not 0.1 * duration_s <= s.t <= 0.9 * duration_s:
                 continue
-            near_cut = bool(cuts.size) and float(np.min(np.abs(cuts - s.t))) < NEAR_CUT_S
-            score = worth - (CUT_PENALTY if near_cut else 0.0) - 0.5 * abs(s.t / duration_s - 0.5)
+            from_cut = float(np.min(np.abs(cuts - s.t))) if cuts.size else math.inf
+            score = worth - cut_penalty(from_cut) - 0.5 * abs(s.t / duration_s - 0.5)
             if score > best:
                 best_t, best = s.t, score
         return best_t

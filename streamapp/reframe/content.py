@@ -81,6 +81,11 @@ def text_box(grey: np.ndarray) -> Box | None:
     return float(x0), float(y0), float(x1 - x0), float(y1 - y0)
 
 
+def cut_penalty(seconds_from_cut: float) -> float:
+    """What a frame loses as a thumbnail for lying this close to a shot change."""
+    return CUT_PENALTY if seconds_from_cut < NEAR_CUT_S else 0.0
+
+
 @dataclass(frozen=True)
 class FrameWorth:
     """How good a frame is as a thumbnail, and why: higher is better."""
@@ -103,7 +108,7 @@ def thumbnail_worth(grey: np.ndarray, face_heights: tuple[float, ...] = (), seco
     sharp = float(cv2.Laplacian(grey, cv2.CV_32F).var()) if sharpness is None else float(sharpness)
     contrast = float(grey.std())
     face = max(face_heights, default=0.0) / max(1, grey.shape[0])
-    near_cut = seconds_from_cut < NEAR_CUT_S
+    penalty = cut_penalty(seconds_from_cut)
     score = math.log1p(sharp)
     # A face is what viewers click on; a bigger one (up to a third of the height) reads better small.
     score += 3.0 + 6.0 * min(face, 0.33) if face > 0 else 0.0
@@ -111,6 +116,4 @@ def thumbnail_worth(grey: np.ndarray, face_heights: tuple[float, ...] = (), seco
         score -= 6.0  # black, white or a fade: nothing to show
     elif contrast < 2 * _FLAT_STD:
         score -= 2.0
-    if near_cut:
-        score -= CUT_PENALTY
-    return FrameWorth(score, sharp, contrast, face, near_cut)
+    return FrameWorth(score - penalty, sharp, contrast, face, penalty > 0)
