@@ -14,6 +14,10 @@ from streamapp.errors import InputError
 
 _CHUNK = 1 << 20  # 1 MiB: hashing never holds more than this in memory.
 _ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: cover art, not a real video track.
+# FFmpeg turns almost anything into a "video": text through its tty demuxer (ANSI art, 0.28 s of it),
+# a still image through image2 or a *_pipe demuxer. None of these is footage a clip can be cut from.
+_NOT_VIDEO_FORMATS = frozenset({"tty", "image2", "bin", "xbin", "idf", "adf"})
+_NOT_VIDEO_CODECS = frozenset({"ansi", "bintext", "xbin", "idf", "text"})
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,16 @@ def _demuxed_end_s(path: str, stream_index: int) -> float:
     return end
 
 
+def _require_footage(container: av.container.InputContainer, video: av.video.stream.VideoStream, name: str) -> None:
+    """Refuse text, ANSI art and still images that FFmpeg's demuxers would present as a video stream."""
+    demuxer = container.format.name
+    codec = video.codec_context.name
+    if demuxer in _NOT_VIDEO_FORMATS or demuxer.endswith("_pipe") or codec in _NOT_VIDEO_CODECS:
+        raise InputError(f"not a video: {name} is read as {demuxer}/{codec}", code="input_not_video")
+    if demuxer == "gif" and (video.frames or 0) <= 1:
+        raise InputError(f"not a video: {name} is a still image", code="input_not_video")
+
+
 def probe(path: str | Path) -> SourceInfo:
     """Check that ``path`` is a readable video and describe it.
 
@@ -105,6 +119,7 @@ def probe(path: str | Path) -> SourceInfo:
         video = pick_video_stream(container)
         if video is None:
             raise InputError(f"no video stream in {os.path.basename(path)}", code="no_video_stream")
+        _require_footage(container, video, os.path.basename(path))
         has_audio = len(container.streams.audio) > 0
         start_s = stream_start_s(video)
         width = int(video.codec_context.width or video.width or 0)

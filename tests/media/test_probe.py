@@ -67,3 +67,22 @@ def test_audio_only_file_has_no_video_stream(tmp_path):
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     assert _code(path) == "no_video_stream"
+
+
+def test_text_read_by_the_tty_demuxer_is_not_video(tmp_path):
+    # Long enough text is "decoded" by FFmpeg's tty demuxer as ANSI art lasting a fraction of a second.
+    path = tmp_path / "notes.txt"
+    path.write_text("".join(f"some longer text line number {i} with words\n" for i in range(40)))
+    with av.open(str(path)) as container:
+        assert container.format.name == "tty"  # the trap is real: FFmpeg opens it as video
+    assert _code(path) == "input_not_video"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".gif", ".mp4"])
+def test_still_image_is_not_video(tmp_path, suffix):
+    from PIL import Image
+
+    path = tmp_path / f"picture{suffix}"
+    fmt = {".png": "PNG", ".jpg": "JPEG", ".gif": "GIF", ".mp4": "PNG"}[suffix]
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save(path, format=fmt)
+    assert _code(path) == "input_not_video"
