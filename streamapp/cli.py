@@ -29,6 +29,8 @@ from rich.table import Table
 
 from streamapp.client import Follower, JobOutcome, Submitter, read_job_status, submission
 from streamapp.errors import StreamappError
+from streamapp.fileio import remove_temp_files
+from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
 from streamapp.transport.admin import ensure_topics
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
@@ -43,6 +45,8 @@ EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INFRA = 3
 EXIT_TIMEOUT = 124
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+STOP_GRACE_S = 3.0  # Ctrl-C: how long the local worker gets to stop cleanly before it is killed
 STAGES = ("extract", "score", "export")
 
 
@@ -115,17 +119,18 @@ class LocalWorker:
         self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the worker
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streamapp", "worker"], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop the worker in order
+            preexec_fn=die_with_parent,  # a SIGKILLed `process` still takes its worker with it
         )
 
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float = 15.0) -> None:
         if self.alive():
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=grace_s)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
@@ -207,6 +212,8 @@ def process(
     embedded: EmbeddedBroker | None = None
     worker: LocalWorker | None = None
     started = time.monotonic()
+    interrupted = False
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)  # `timeout N streamapp process` stops like Ctrl-C
     try:
         if settings.broker:
             bootstrap = settings.bootstrap_servers
@@ -228,11 +235,19 @@ def process(
     except (KafkaError, OSError) as exc:  # the broker is away or refused us: one line, no traceback
         die(f"broker trouble: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", EXIT_INFRA)
         raise
+    except KeyboardInterrupt:
+        interrupted = True
+        console.print("interrupted: stopping the worker and the broker, removing unfinished files", highlight=False)
     finally:
         if worker:
-            worker.stop()
+            worker.stop(grace_s=STOP_GRACE_S if interrupted else 15.0)
         if embedded:
             embedded.stop()
+        if interrupted or worker:
+            for job_id in names:
+                remove_temp_files(out / job_id)
+    if interrupted:
+        die("interrupted; no job finished was lost, unfinished clips were removed", EXIT_INTERRUPTED)
     _report(outcomes, names, out, as_json, first_work_s, time.monotonic() - started)
 
 
@@ -399,6 +414,10 @@ def topics_create() -> None:
         die(exc.message, EXIT_INFRA)
         raise
     typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
+
+
+def _interrupt_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
