@@ -9,6 +9,7 @@ stamp="$root/.venv/.streamapp-installed"
 if [ ! -f "$stamp" ] || [ "$root/constraints.txt" -nt "$stamp" ] || [ "$root/pyproject.toml" -nt "$stamp" ]; then
   echo "installing streamapp into .venv (first run only)..." >&2
   "$root/.venv/bin/python" -m pip install -q --disable-pip-version-check -c "$root/constraints.txt" -e "$root" >&2
+  "$root/.venv/bin/python" -m streamapp.warm >&2  # compile kernels now: the first run is as fast as the tenth
   touch "$stamp"
 fi
 exec "$root/.venv/bin/streamapp" "$@"

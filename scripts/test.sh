@@ -7,6 +7,7 @@ python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
 touch .venv/.streamapp-installed
+.venv/bin/python -m streamapp.warm  # numba kernels compiled once, into the user cache
 # Debian packages the suite uses: redis-server (started by the suite when nothing answers on REDIS_URL),
 # chromium (the web page's end-to-end test), the DejaVu fonts (TrueType captions), espeak-ng (speech with
 # exact sentence times for the clip-edge tests) and ffmpeg (an independent loudness meter to check ours).
