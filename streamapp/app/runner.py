@@ -213,7 +213,8 @@ class StageRunner:
         timings = {**job.get("timings_s", {}), "export": time.perf_counter() - started}
         fcpxml = out_dir / FCPXML_NAME
         manifest = build_manifest(job_id, source, options, list(clips), timings, timeline=Path(timeline).name,
-                                  timeline_fcpxml=fcpxml.name if fcpxml.exists() else None)
+                                  timeline_fcpxml=fcpxml.name if fcpxml.exists() else None,
+                                  language=signals.language or None)
         manifest_path = out_dir / "manifest.json"
         await asyncio.to_thread(write_json_atomic, manifest_path, manifest)
         for clip in clips:

@@ -25,11 +25,27 @@ _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/u
 _TTF = {"sans-bold": "DejaVuSans-Bold.ttf", "sans": "DejaVuSans.ttf", "serif": "DejaVuSerif-Bold.ttf"}
 _HERSHEY = {"sans-bold": cv2.FONT_HERSHEY_DUPLEX, "sans": cv2.FONT_HERSHEY_SIMPLEX, "serif": cv2.FONT_HERSHEY_TRIPLEX}
 _WORD_CHARS = re.compile(r"[^\w%$€£]+", re.UNICODE)
+# DejaVu draws Latin, Greek, Cyrillic and Arabic; Chinese, Japanese and Korean words need a CJK font
+# (Debian's fonts-noto-cjk). Face 2 of the collection is Simplified Chinese, whose glyphs cover the others' words.
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_CJK_TTC = {"sans-bold": "NotoSansCJK-Bold.ttc", "sans": "NotoSansCJK-Regular.ttc", "serif": "NotoSerifCJK-Bold.ttc"}
+_CJK_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/noto-cjk", "/usr/local/share/fonts")
+_CJK_FACE = 2
+_RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew and Arabic blocks
 
 
 def _ttf_path(font: str) -> str | None:
     name = _TTF.get(font, _TTF["sans-bold"])
     for d in _FONT_DIRS:
+        path = os.path.join(d, name)
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _cjk_path(font: str) -> str | None:
+    name = _CJK_TTC.get(font, _CJK_TTC["sans-bold"])
+    for d in _CJK_DIRS:
         path = os.path.join(d, name)
         if os.path.exists(path):
             return path
@@ -50,6 +66,7 @@ class _Glyphs:
                 self.ttf = (ImageFont, path)
             except ImportError:
                 self.ttf = None
+        self.cjk_path = _cjk_path(font) if self.ttf else None
         self.face = _HERSHEY.get(font, cv2.FONT_HERSHEY_DUPLEX)
 
     @property
@@ -60,6 +77,21 @@ class _Glyphs:
     def _pil_font(self, px: int):  # type: ignore[no-untyped-def]
         module, path = self.ttf  # type: ignore[misc]
         return module.truetype(path, px)
+
+    @lru_cache(maxsize=64)  # noqa: B019
+    def _cjk_font(self, px: int):  # type: ignore[no-untyped-def]
+        """The CJK face at the size whose ascent + descent fit the main font's line (shared baseline)."""
+        module, _ = self.ttf  # type: ignore[misc]
+        asc, desc = self._pil_font(px).getmetrics()
+        probe = module.truetype(self.cjk_path, px, index=_CJK_FACE)
+        c_asc, c_desc = probe.getmetrics()
+        size = max(1, int(px * min(1.0, (asc + desc) / max(1, c_asc + c_desc))))
+        return module.truetype(self.cjk_path, size, index=_CJK_FACE)
+
+    def _font_for(self, text: str, px: int):  # type: ignore[no-untyped-def]
+        if self.cjk_path and _CJK.search(text):
+            return self._cjk_font(px)
+        return self._pil_font(px)
 
     def _hershey(self, px: int) -> tuple[float, int]:
         thick = max(1, int(round(px / (9 if self.font == "sans-bold" else 14))))
@@ -75,7 +107,7 @@ class _Glyphs:
 
     def width(self, text: str, px: int) -> float:
         if self.ttf:
-            return float(self._pil_font(px).getlength(text))
+            return float(self._font_for(text, px).getlength(text))
         scale, thick = self._hershey(px)
         return float(cv2.getTextSize(text, self.face, scale, thick)[0][0])
 
@@ -87,7 +119,7 @@ class _Glyphs:
         if self.ttf:
             from PIL import Image, ImageDraw
 
-            font = self._pil_font(px)
+            font = self._font_for(text, px)
             out = []
             for s in (0, stroke):
                 img = Image.new("L", (w, h), 0)
@@ -353,6 +385,9 @@ class CaptionBurner:
         for w in words:
             xs.append(int(round(x)))
             x += self.glyphs.width(w, px) + space
+        if _RTL.search("".join(words)):  # Arabic, Hebrew: the first word is read, so placed, rightmost
+            right = 2 * pad + lay.total
+            xs = [int(round(right - xi - self.glyphs.width(w, px))) for xi, w in zip(xs, words, strict=True)]
         if s.highlight_box is not None:
             box = np.zeros((band_h, band_w), np.uint8)
             wx = xs[active]

@@ -16,7 +16,7 @@ import numpy as np
 from streamapp.analysis.audio_events import band_ratio, bursts, speech_activity, speech_from_words
 from streamapp.analysis.picture import PictureAnalyzer
 from streamapp.analysis.topics import topic_boundaries
-from streamapp.analysis.transcript import AsrParams, sentence_starts, transcribe
+from streamapp.analysis.transcript import AsrParams, sentence_starts, transcribe_speech
 from streamapp.errors import MediaError
 from streamapp.fileio import temp_path_for
 from streamapp.kernels.frame_diff import DEFAULT_MIN_DIFF, DEFAULT_RATIO
@@ -88,6 +88,7 @@ class Signals:
     face_times_s: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     faces: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # faces per sample
     face_area: np.ndarray = field(default_factory=_empty_f32)  # largest face / frame area per sample
+    language: str = ""  # of the speech (ISO 639-1), "" without a transcript
 
     def save(self, path: str | Path) -> None:
         """Write an .npz atomically (temp file, then rename)."""
@@ -106,6 +107,7 @@ class Signals:
             "gradual_s": list(self.gradual_s),
             "black": [list(b) for b in self.black],
             "frozen": [list(b) for b in self.frozen],
+            "language": self.language,
         }
         tmp = temp_path_for(path)
         with open(tmp, "wb") as fh:
@@ -163,6 +165,7 @@ class Signals:
                 face_times_s=arr("face_times_s", np.float64),
                 faces=arr("faces", np.int16),
                 face_area=arr("face_area", np.float32),
+                language=str(meta.get("language", "")),
             )
 
     def to_summary(self) -> dict:
@@ -182,6 +185,7 @@ class Signals:
             "bursts": [{"start_s": round(float(a), 3), "end_s": round(float(b), 3)} for a, b in self.bursts],
             "black": [{"start_s": round(float(a), 3), "end_s": round(float(b), 3)} for a, b in self.black],
             "face_share": round(float((self.faces > 0).mean()), 3) if self.faces.size else None,
+            "language": self.language or None,
         }
 
 
@@ -440,13 +444,15 @@ def extract(
 
     words: list[dict] = []
     topics: list[float] = []
+    language = ""
     if asr is not None and loudness.size:
         t0 = time.perf_counter()
         try:
-            words = transcribe(
+            transcript = transcribe_speech(
                 path, asr, info.duration_s,
                 on_progress=lambda f: progress(audio_end + (1.0 - audio_end) * f),
             )
+            words, language = transcript.words, transcript.language
         except Exception as exc:  # no model, bad model, decoder trouble: analysis goes on without words
             log.warning("speech recognition failed, continuing without a transcript: %s", exc)
         if words:
@@ -487,4 +493,5 @@ def extract(
         face_times_s=pic.face_times_s,
         faces=pic.faces,
         face_area=pic.face_area,
+        language=language,
     )

@@ -152,3 +152,35 @@ def test_style_position_is_clamped_into_the_safe_area():
     assert y + h <= b.safe_area.bottom and x + w <= b.safe_area.icon_left
     luma, _ = changed(0.1, b)
     assert not luma[int(H * 0.85):].any()
+
+
+@pytest.mark.parametrize("words", [("МАГАЗИН", "ЛАВКА"), ("央視", "播出"), ("مرحبا", "بكم"), ("ΚΑΛΗΜΕΡΑ", "ΦΙΛΟΙ")])
+def test_other_scripts_draw_real_glyphs(words):
+    """Cyrillic, CJK, Arabic and Greek words come out as glyphs: a missing glyph draws the same empty box
+    (tofu) for every character, so two different words would give masks of one repeated pattern."""
+    glyphs = draw._Glyphs("sans-bold")
+    assert glyphs.backend == "truetype"
+    one, two = (glyphs.masks(w, 40, 0, 2)[0] for w in words)
+    assert one.max() == 255 and two.max() == 255
+    notdef = glyphs.masks("\U000f0000", 40, 0, 2)[0]  # a private-use code point: no font has it
+    for mask, word in ((one, words[0]), (two, words[1])):
+        w = notdef.shape[1]
+        columns = [mask[:, i : i + w] for i in range(0, mask.shape[1] - w, max(1, w // 2))]
+        assert not any(c.shape == notdef.shape and np.array_equal(c, notdef) for c in columns), word
+
+
+def test_right_to_left_lines_place_the_first_word_rightmost():
+    said = [{"start_s": 0.0, "end_s": 0.5, "text": "مرحبا"}, {"start_s": 0.5, "end_s": 1.0, "text": "بكم"}]
+    words = clip_words(said, 0.0, 1.0)
+    burner = CaptionBurner(group_lines(words), PRESETS["bold"], 540, 960)
+    first = burner._patch(0, 0)  # first word highlighted
+    second = burner._patch(0, 1)
+    # The highlight colour moves right-to-left: the highlighted region's centre is further right
+    # when the first word is spoken than when the second one is.
+    def highlight_x(patch) -> float:
+        opaque = patch.alpha_c > 250
+        u = np.where(opaque, patch.u.astype(np.float64) / np.maximum(patch.alpha_c, 1), 128.0)
+        cols = np.nonzero((u < 60).any(axis=0))[0]  # yellow's U is far below grey's 128
+        return float(cols.mean())
+
+    assert highlight_x(first) > highlight_x(second)
