@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -31,6 +32,7 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CJK_TTC = {"sans-bold": "NotoSansCJK-Bold.ttc", "sans": "NotoSansCJK-Regular.ttc", "serif": "NotoSerifCJK-Bold.ttc"}
 _CJK_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/noto-cjk", "/usr/local/share/fonts")
 _CJK_FACE = 2
+_GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew and Arabic blocks
 
 
@@ -183,6 +185,21 @@ def _blend(plane: np.ndarray, x: int, y: int, alpha: np.ndarray, pre: np.ndarray
     region[...] = acc
 
 
+def _upper(word: str) -> str:
+    """Upper case as typesetters write it: Greek capitals drop their accents (tonos), unlike str.upper()."""
+    up = word.upper()
+    if not _GREEK.search(up):
+        return up
+    return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", up) if c not in "\u0301\u0344"))
+
+
+def _gaps(words: Sequence[str], space: float) -> list[float]:
+    """The space after each word but the last: none between two CJK words (those scripts use no spaces;
+    Whisper splits their sentences into words anyway)."""
+    pairs = zip(words, words[1:], strict=False)
+    return [0.0 if _CJK.search(a[-1:]) and _CJK.search(b[:1]) else space for a, b in pairs]
+
+
 def _norm(word: str) -> str:
     return _WORD_CHARS.sub("", word).lower()
 
@@ -232,7 +249,7 @@ class CaptionBurner:
         return self._masks_cache[key]
 
     def text(self, word: str) -> str:
-        return word.upper() if self.style.uppercase else word
+        return _upper(word) if self.style.uppercase else word
 
     def measure(self, text: str) -> float:
         """Width in output pixels of ``text`` at the style's size (for line breaking)."""
@@ -277,7 +294,7 @@ class CaptionBurner:
 
         def measure(px: int) -> tuple[float, float]:
             space = self.glyphs.width(" ", px)
-            return space, sum(self.glyphs.width(w, px) for w in words) + space * (len(words) - 1)
+            return space, sum(self.glyphs.width(w, px) for w in words) + sum(_gaps(words, space))
 
         px = self.px
         space, total = measure(px)
@@ -382,9 +399,9 @@ class CaptionBurner:
             over(box, s.box, 0, 0, s.box_opacity)
         xs = []
         x = float(pad)
-        for w in words:
+        for w, gap in zip(words, [*_gaps(words, space), 0.0], strict=True):
             xs.append(int(round(x)))
-            x += self.glyphs.width(w, px) + space
+            x += self.glyphs.width(w, px) + gap
         if _RTL.search("".join(words)):  # Arabic, Hebrew: the first word is read, so placed, rightmost
             right = 2 * pad + lay.total
             xs = [int(round(right - xi - self.glyphs.width(w, px))) for xi, w in zip(xs, words, strict=True)]

@@ -184,3 +184,8 @@ def test_right_to_left_lines_place_the_first_word_rightmost():
         return float(cols.mean())
 
     assert highlight_x(first) > highlight_x(second)
+
+
+def test_cjk_words_are_not_spaced_and_greek_capitals_drop_accents():
+    assert draw._gaps(["這兩天", "央視", "word", "next"], 10.0) == [0.0, 10.0, 10.0]
+    assert draw._upper("φίλοι") == "ΦΙΛΟΙ" and draw._upper("café") == "CAFÉ"
