@@ -31,6 +31,7 @@ def clip_entry(job_id: str, index: int, candidate: dict[str, Any], rendered: dic
         "score": candidate["score"],
         "subscores": candidate["subscores"],
         "reason": candidate["reason"],
+        "title": candidate.get("title", ""),
         "file": Path(rendered["path"]).name,
         "width": rendered["width"],
         "height": rendered["height"],

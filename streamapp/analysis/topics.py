@@ -13,6 +13,8 @@ import math
 import re
 from collections import Counter
 
+import numpy as np
+
 _WORD = re.compile(r"[a-z][a-z']+")
 _STOP = frozenset(
     """
@@ -114,6 +116,47 @@ def topic_boundaries(
         first, last = float(words[0]["start_s"]), float(words[-1]["end_s"])
         if t - first < min_gap_s / 2 or last - t < min_gap_s / 2:
             continue  # a "topic" of a few seconds at either end is noise
+        if all(abs(t - p) >= min_gap_s for p in picked):
+            picked.append(t)
+    return sorted(picked)
+
+
+def embedding_boundaries(
+    sentences: list[dict],
+    vectors: np.ndarray,
+    k: int = 3,
+    min_gap_s: float = 15.0,
+    min_depth: float = 0.03,
+) -> list[float]:
+    """Topic shifts found by TextTiling over sentence embeddings: times of the first sentence of a new topic.
+
+    At each gap between sentences, cohesion is the cosine of the mean vectors of the ``k`` sentences before
+    and after; a gap in a valley deeper than mean + std/2 of all depths (and ``min_depth``, in cosine units:
+    embedding similarities of one talk sit close together) starts a topic. Sentences, not fixed word
+    groups, are the units: a boundary always falls where a sentence starts. Meaning, not repeated words,
+    decides, so a section that names its subject in other words still holds together.
+    """
+    n = len(sentences)
+    if n < 2 * k + 2 or vectors.shape[0] != n:
+        return []
+    v = np.asarray(vectors, np.float64)
+    prefix = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(v, axis=0)])
+    sims = []
+    for gap in range(1, n):
+        lo, hi = max(0, gap - k), min(n, gap + k)
+        left = prefix[gap] - prefix[lo]
+        right = prefix[hi] - prefix[gap]
+        sims.append(float(left @ right / max(1e-9, np.linalg.norm(left) * np.linalg.norm(right))))
+    depths = depth_scores(sims)
+    cutoff = max(float(np.mean(depths) + 0.5 * np.std(depths)), min_depth)
+    first, last = float(sentences[0]["start_s"]), float(sentences[-1]["end_s"])
+    picked: list[float] = []
+    for i in sorted(range(len(depths)), key=lambda i: -depths[i]):
+        if depths[i] <= cutoff:
+            break
+        t = float(sentences[i + 1]["start_s"])
+        if t - first < min_gap_s / 2 or last - t < min_gap_s / 2:
+            continue
         if all(abs(t - p) >= min_gap_s for p in picked):
             picked.append(t)
     return sorted(picked)

@@ -23,6 +23,7 @@ def analysis_params(settings: Settings) -> AnalysisParams:
         audio_rate=settings.audio_rate,
         hop_s=settings.hop_s,
         silence_db=settings.silence_db,
+        sentence_embeddings=settings.embeddings_enabled,
     )
 
 

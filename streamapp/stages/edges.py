@@ -454,6 +454,14 @@ def _padded_to(voice: Voice, start: float, end: float, min_s: float | None, lo: 
     return round(start - before, 3), round(end + after, 3)
 
 
+def _meeting_point(earlier: Edge, later: Edge, window_start: float) -> float:
+    """Where two clips that want the same pause meet: in the quiet between the earlier one's voice and the
+    later one's (a breath too short to be an edge is still not a word), else at the later window's start."""
+    if earlier.voice_end_s < later.voice_start_s:
+        return round((earlier.voice_end_s + later.voice_start_s) / 2.0, 3)
+    return round(window_start, 3)
+
+
 def _without_overlaps(edges: list[Edge], spans: Sequence[tuple[float, float]], lo: float) -> list[Edge]:
     """Neighbours that reach into each other meet at one point, in time order.
 
@@ -475,9 +483,9 @@ def _without_overlaps(edges: list[Edge], spans: Sequence[tuple[float, float]], l
             elif prev is not None and out[prev].start_s < edge.start_s:
                 # The earlier clip grew over this one's head: it ends where this one starts (a clean spot).
                 out[prev] = replace(out[prev], end_s=edge.start_s, end_rule="neighbour")
-            elif prev is not None and out[prev].start_s < round(s, 3) < edge.end_s:
-                out[prev] = replace(out[prev], end_s=round(s, 3), end_rule="neighbour")
-                edge = replace(edge, start_s=round(s, 3), start_rule="neighbour")
+            elif prev is not None and out[prev].start_s < (meet := _meeting_point(out[prev], edge, s)) < edge.end_s:
+                out[prev] = replace(out[prev], end_s=meet, end_rule="neighbour")
+                edge = replace(edge, start_s=meet, start_rule="neighbour")
             else:
                 edge = replace(edge, start_s=round(max(s, floor), 3), end_s=round(max(e, s, floor), 3),
                                start_rule="kept", end_rule="kept")

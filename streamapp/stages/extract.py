@@ -16,7 +16,7 @@ import numpy as np
 from streamapp.analysis.audio_events import band_ratio, bursts, speech_activity, speech_from_words
 from streamapp.analysis.picture import PictureAnalyzer
 from streamapp.analysis.topics import topic_boundaries
-from streamapp.analysis.transcript import AsrParams, sentence_starts, transcribe_speech
+from streamapp.analysis.transcript import AsrParams, sentence_starts, split_sentences, transcribe_speech
 from streamapp.errors import MediaError
 from streamapp.fileio import temp_path_for
 from streamapp.kernels.frame_diff import DEFAULT_MIN_DIFF, DEFAULT_RATIO
@@ -48,6 +48,7 @@ class AnalysisParams:
     face_every_s: float = 1.0  # 1 sample a second: faces stay on screen for seconds; keeps the cost ~5 %
     fast_decode: bool = True  # skip the decoder's deblocking filter (invisible at 64 px, ~20 % faster)
     parallel_decode: bool = True  # decode pieces of the file side by side, one per core
+    sentence_embeddings: bool = True  # meaning-based topics and steering (analysis/embeddings.py)
 
 
 def _empty_f32() -> np.ndarray:
@@ -89,6 +90,8 @@ class Signals:
     faces: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))  # faces per sample
     face_area: np.ndarray = field(default_factory=_empty_f32)  # largest face / frame area per sample
     language: str = ""  # of the speech (ISO 639-1), "" without a transcript
+    # One unit vector per sentence of ``words`` (transcript.split_sentences), float16; empty without them.
+    sentence_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float16))
 
     def save(self, path: str | Path) -> None:
         """Write an .npz atomically (temp file, then rename)."""
@@ -121,6 +124,7 @@ class Signals:
                 face_times_s=np.asarray(self.face_times_s, dtype=np.float64),
                 faces=np.asarray(self.faces, dtype=np.int16),
                 face_area=np.asarray(self.face_area, dtype=np.float32),
+                sentence_vectors=np.asarray(self.sentence_vectors, dtype=np.float16),
                 # One JSON string per word: no pickles in the npz, and it stays readable.
                 words=np.array([json.dumps(w) for w in self.words], dtype=np.str_),
                 meta=np.array(json.dumps(meta)),
@@ -166,6 +170,8 @@ class Signals:
                 faces=arr("faces", np.int16),
                 face_area=arr("face_area", np.float32),
                 language=str(meta.get("language", "")),
+                sentence_vectors=(data["sentence_vectors"].astype(np.float16) if "sentence_vectors" in data.files
+                                  else np.zeros((0, 0), dtype=np.float16)),
             )
 
     def to_summary(self) -> dict:
@@ -187,6 +193,22 @@ class Signals:
             "face_share": round(float((self.faces > 0).mean()), 3) if self.faces.size else None,
             "language": self.language or None,
         }
+
+
+def _meaning(words: list[dict], use_embeddings: bool) -> tuple[np.ndarray, list[float]]:
+    """(sentence vectors, topic boundaries): by meaning when embeddings load, else by repeated words."""
+    if use_embeddings:
+        from streamapp.analysis import embeddings
+        from streamapp.analysis.topics import embedding_boundaries
+
+        sentences = split_sentences(words)
+        try:
+            vectors = embeddings.embed_passages([s["text"] for s in sentences])
+        except embeddings.EmbeddingsUnavailable as exc:
+            log.warning("topics and steering by repeated words only: %s", exc.message)
+        else:
+            return vectors.astype(np.float16), embedding_boundaries(sentences, vectors)
+    return np.zeros((0, 0), dtype=np.float16), topic_boundaries(words, snap_to=sentence_starts(words))
 
 
 class _Progress:
@@ -445,6 +467,7 @@ def extract(
     words: list[dict] = []
     topics: list[float] = []
     language = ""
+    vectors = np.zeros((0, 0), dtype=np.float16)
     if asr is not None and loudness.size:
         t0 = time.perf_counter()
         try:
@@ -457,8 +480,11 @@ def extract(
             log.warning("speech recognition failed, continuing without a transcript: %s", exc)
         if words:
             speech = speech_from_words(words, loudness.size, params.hop_s)
-            topics = topic_boundaries(words, snap_to=sentence_starts(words))
         timings["asr"] = time.perf_counter() - t0
+        if words:
+            t0 = time.perf_counter()
+            vectors, topics = _meaning(words, params.sentence_embeddings)
+            timings["embeddings"] = time.perf_counter() - t0
 
     fps = info.fps
     if fps <= 0 and frame_times.size > 1:
@@ -494,4 +520,5 @@ def extract(
         faces=pic.faces,
         face_area=pic.face_area,
         language=language,
+        sentence_vectors=vectors,
     )

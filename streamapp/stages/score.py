@@ -25,6 +25,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "topic_completeness": 0.10,  # the window stays inside one topic of the transcript
     "keyword_match": 0.30,  # steering keywords said inside the window (only when keywords are given)
     "boundaries": 0.10,  # edges on sentence ends, shot cuts or silences, never mid-word
+    "standalone": 0.10,  # the first sentence needs no earlier context (no "and", "but", "he" opening)
+    "payoff": 0.10,  # the last sentence concludes (a lesson, a tip, a punchline), not a setup left open
 }
 HOOK_S = 3.0  # the opening that decides whether a viewer keeps watching
 _LOUD_FLOOR_DB = -60.0  # below this everything counts as silence; keeps digital zeros from dominating means
@@ -62,13 +64,14 @@ class ClipOptions:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A scored clip window. ``score`` and every subscore are 0-100."""
+    """A scored clip window. ``score`` and every subscore are 0-100. ``title``: from its key sentence."""
 
     start_s: float
     end_s: float
     score: float
     subscores: dict[str, float] = field(default_factory=dict)
     reason: str = ""
+    title: str = ""
 
     @property
     def duration_s(self) -> float:
@@ -82,6 +85,7 @@ class Candidate:
             "score": self.score,
             "subscores": dict(self.subscores),
             "reason": self.reason,
+            "title": self.title,
         }
 
 
@@ -225,6 +229,8 @@ _PHRASES = {
     "topic_completeness": "one complete idea",
     "keyword_match": "keyword match",
     "boundaries": "clean start and end",
+    "standalone": "stands on its own",
+    "payoff": "pays off",
 }
 _WEAK = {
     "hook": "slow opening",
@@ -235,6 +241,8 @@ _WEAK = {
     "topic_completeness": "spans several topics",
     "keyword_match": "no keyword",
     "boundaries": "cuts mid-sentence",
+    "standalone": "opens mid-thought",
+    "payoff": "ends before the point",
 }
 
 
@@ -265,10 +273,11 @@ class _Scored:
     has_burst: np.ndarray
     keyword_hits: np.ndarray
     question_hook: np.ndarray
+    story: _Story | None = None
 
     def candidate(self, i: int) -> Candidate:
         sub = {k: float(v[i]) for k, v in self.columns.items()}
-        extras = []
+        extras = self.story.phrases(i) if self.story is not None else []
         if self.has_burst[i]:
             extras.append("loud moment (burst)")
         if self.keyword_hits[i]:
@@ -277,7 +286,91 @@ class _Scored:
             extras.append("opens with a question or strong word")
         s, e = self.windows[i]
         reason = _reason(sub, self.weights, int(self.n_cuts[i]), extras)
-        return Candidate(float(s), float(e), float(self.total[i]), sub, reason)
+        title = self.story.title(i) if self.story is not None else ""
+        return Candidate(float(s), float(e), float(self.total[i]), sub, reason, title)
+
+
+class _Story:
+    """The transcript's sentences seen from each window: which sentence opens it, which closes it, and
+    what those do for a viewer (analysis/narrative.py). Arrays over windows; cheap for 200k of them."""
+
+    def __init__(self, signals: Signals, starts: np.ndarray, ends: np.ndarray) -> None:
+        from streamapp.analysis.narrative import sentence_traits
+        from streamapp.analysis.transcript import split_sentences
+
+        self.sentences = split_sentences(signals.words)
+        self.traits = sentence_traits(self.sentences)
+        vectors = np.asarray(signals.sentence_vectors)
+        self.vectors = vectors if vectors.ndim == 2 and vectors.shape[0] == len(self.sentences) else None
+        s_start = np.array([x["start_s"] for x in self.sentences], dtype=np.float64)
+        s_end = np.array([x["end_s"] for x in self.sentences], dtype=np.float64)
+        self.first = np.searchsorted(s_start, starts - _EDGE_SNAP_S)  # first sentence starting in the window
+        self.last = np.searchsorted(s_end, ends + _EDGE_SNAP_S, side="right") - 1  # last one ending in it
+        self.valid = self.first <= self.last
+        f = np.clip(self.first, 0, len(self.sentences) - 1)
+        la = np.clip(self.last, 0, len(self.sentences) - 1)
+        hook = np.array([t.hook for t in self.traits])
+        dangling = np.array([t.dangling for t in self.traits])
+        payoff = np.array([t.payoff for t in self.traits])
+        self.opening_hook = np.where(self.valid, hook[f], 0.0)
+        self.standalone = np.where(self.valid, np.where(dangling[f], 0.0, 100.0), 50.0)
+        self.payoff = np.where(self.valid, payoff[la], 50.0)
+
+    def keyword_meaning(self, keyword_vectors: np.ndarray) -> np.ndarray:
+        """0-100 per window: how close the meaning of its sentences is to any keyword.
+
+        A window's meaning is the direction of the sum of its sentence vectors (the normalised centroid:
+        a coherent section is not favoured over a varied one just for being coherent). Embedding
+        similarities of one talk sit close together, so only the contrast counts: per keyword, the best
+        window scores 100 and windows at or below the median 0. Windows sharing their first and last
+        sentence share the value, so the vectors are summed once per such pair, not per window.
+        """
+        if self.vectors is None or not keyword_vectors.size or not self.sentences:
+            return np.zeros(self.first.size)
+        v = np.asarray(self.vectors, np.float64)
+        prefix = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(v, axis=0)])
+        lo = np.clip(self.first, 0, len(self.sentences))
+        hi = np.clip(self.last + 1, 0, len(self.sentences))
+        pairs, back = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
+        sums = prefix[pairs[:, 1]] - prefix[pairs[:, 0]]
+        norms = np.linalg.norm(sums, axis=1)
+        cos = (sums @ np.asarray(keyword_vectors, np.float64).T) / np.maximum(norms, 1e-9)[:, None]
+        cos = np.where((norms > 0)[:, None], cos, -1.0)[np.ravel(back)]  # (windows, keywords)
+        cos = np.where(self.valid[:, None], cos, -1.0)
+        best = cos.max(axis=0)
+        median = np.median(cos[self.valid], axis=0) if self.valid.any() else best
+        value = (cos - median) / np.maximum(best - median, 1e-9)
+        return 100.0 * np.clip(value.max(axis=1), 0.0, 1.0)
+
+    def phrases(self, i: int) -> list[str]:
+        """What the clip does, in a viewer's words, for the reason line."""
+        if not self.valid[i]:
+            return []
+        out = []
+        opening, closing = self.traits[self.first[i]], self.traits[self.last[i]]
+        if opening.hook_kind:
+            out.append({"question": "opens with a question", "number": "opens with a number promise",
+                        "claim": "opens with a bold claim",
+                        "direct address": "opens by talking to the viewer"}[opening.hook_kind])
+        if opening.dangling:
+            out.append("opens on a reference to something earlier")
+        if closing.payoff_kind in ("conclusion", "tip"):
+            out.append("pays off with " + ("a conclusion" if closing.payoff_kind == "conclusion" else "a concrete tip"))
+        elif closing.payoff < 20:
+            out.append("ends on an open question")
+        return out
+
+    def title(self, i: int) -> str:
+        from streamapp.analysis.narrative import key_sentence, title
+
+        if not self.valid[i]:
+            return ""
+        k = key_sentence(self.sentences, int(self.first[i]), int(self.last[i]), self.vectors, self.traits)
+        return title(self.sentences[k]["text"])
+
+    def topic_of(self, topics_s: list[float], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """The topic (0 = before the first boundary) each window's middle falls in."""
+        return np.searchsorted(np.asarray(sorted(topics_s), dtype=np.float64), (starts + ends) / 2.0)
 
 
 def _keyword_hits(words: list[dict], keywords: tuple[str, ...]) -> np.ndarray:
@@ -338,6 +431,7 @@ def _score_arrays(
     windows: list[tuple[float, float]],
     weights: dict[str, float] | None,
     keywords: tuple[str, ...] = (),
+    keyword_vectors: np.ndarray | None = None,
 ) -> _Scored:
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     starts = np.array([s for s, _ in windows], dtype=np.float64)
@@ -377,9 +471,15 @@ def _score_arrays(
             prompt = 100.0 * np.nan_to_num(sp.mean(starts, np.minimum(starts + 1.0, ends)))
             hook = 0.75 * hook + 0.25 * prompt
     question = np.zeros(starts.size)
+    story = _Story(signals, starts, ends) if signals.words else None
     if signals.words:
         question = _hook_words(signals.words, starts)
         hook = np.minimum(100.0, hook + 20.0 * question)
+    if story is not None:
+        # What the first sentence says weighs as much as how the opening sounds and moves.
+        hook = np.where(story.valid, 0.6 * hook + 0.4 * story.opening_hook, hook)
+        columns["standalone"] = story.standalone
+        columns["payoff"] = story.payoff
     columns["hook"] = hook
 
     if np.asarray(signals.face_times_s).size:
@@ -403,7 +503,11 @@ def _score_arrays(
             prefix = np.concatenate([[0.0], np.cumsum(_keyword_hits(signals.words, keywords))])
             kw_hits = prefix[np.searchsorted(ws, ends)] - prefix[np.searchsorted(ws, starts)]
         # One mention is a match (50); three make the window clearly about the keyword (100).
-        columns["keyword_match"] = np.where(kw_hits > 0, 50.0 + 50.0 * np.minimum(kw_hits - 1, 2.0) / 2.0, 0.0)
+        lexical = np.where(kw_hits > 0, 50.0 + 50.0 * np.minimum(kw_hits - 1, 2.0) / 2.0, 0.0)
+        # By meaning too: a section about light and windows matches "sunlight" without saying it.
+        meaning = story.keyword_meaning(keyword_vectors) if story is not None and keyword_vectors is not None \
+            else np.zeros(starts.size)
+        columns["keyword_match"] = np.maximum(lexical, meaning)
     columns["boundaries"] = 50.0 * (
         _edge_quality(starts, signals, loud, quiet_db, sentence_edges)
         + _edge_quality(ends, signals, loud, quiet_db, sentence_edges)
@@ -430,6 +534,7 @@ def _score_arrays(
         has_burst=burst_s > 0.2,
         keyword_hits=kw_hits,
         question_hook=question > 0,
+        story=story,
     )
 
 
@@ -442,8 +547,20 @@ def score_windows(
     """Score each window; the sub-scores are the DEFAULT_WEIGHTS names that have data (each 0-100)."""
     if not windows:
         return []
-    scored = _score_arrays(signals, windows, weights, tuple(keywords))
+    scored = _score_arrays(signals, windows, weights, tuple(keywords), keyword_vectors(signals, tuple(keywords)))
     return [scored.candidate(i) for i in range(len(windows))]
+
+
+def keyword_vectors(signals: Signals, keywords: tuple[str, ...]) -> np.ndarray | None:
+    """Query vectors of the steering keywords, when the transcript has sentence vectors to match them to."""
+    if not keywords or np.asarray(signals.sentence_vectors).size == 0:
+        return None
+    from streamapp.analysis import embeddings
+
+    try:
+        return embeddings.embed_queries(list(keywords))
+    except embeddings.EmbeddingsUnavailable:
+        return None
 
 
 def _overlaps(start: float, end: float, chosen: list[tuple[float, float]]) -> bool:
@@ -504,6 +621,30 @@ def candidate_windows(signals: Signals, options: ClipOptions) -> list[tuple[floa
     return windows
 
 
+def _pick(windows: list[tuple[float, float]], order: np.ndarray, max_clips: int,
+          topic: np.ndarray | None) -> list[int]:
+    """Best-first non-overlapping windows. With topics, one clip per topic first, so the chosen clips do
+    not repeat one idea while another is on offer; then the best of the rest."""
+    spans: list[tuple[float, float]] = []
+    picked: list[int] = []
+    rounds = [True, False] if topic is not None and np.unique(topic).size > 1 else [False]
+    for diverse in rounds:
+        seen = {int(topic[i]) for i in picked} if topic is not None else set()
+        for i in order:
+            if len(picked) >= max_clips:
+                break
+            s, e = windows[i]
+            if diverse and int(topic[i]) in seen:
+                continue
+            if not _overlaps(s, e, spans):
+                spans.append((s, e))
+                picked.append(int(i))
+                if topic is not None:
+                    seen.add(int(topic[i]))
+    rank = {int(i): r for r, i in enumerate(order)}
+    return sorted(picked, key=rank.__getitem__)  # best first, whichever round picked it
+
+
 def score(
     signals: Signals, options: ClipOptions, weights: dict[str, float] | None = None, refine: bool = True
 ) -> list[Candidate]:
@@ -520,19 +661,13 @@ def score(
     windows = candidate_windows(signals, options)
     if not windows or options.max_clips <= 0:
         return []
-    scored = _score_arrays(signals, windows, weights, tuple(options.keywords))
+    keywords = tuple(options.keywords)
+    scored = _score_arrays(signals, windows, weights, keywords, keyword_vectors(signals, keywords))
     starts = np.array([s for s, _ in windows])
     ends = np.array([e for _, e in windows])
     order = np.lexsort((ends, starts, -scored.total))  # score desc, then earlier start, then shorter
-    spans: list[tuple[float, float]] = []
-    picked: list[int] = []
-    for i in order:
-        s, e = windows[i]
-        if not _overlaps(s, e, spans):
-            spans.append((s, e))
-            picked.append(int(i))
-            if len(picked) >= options.max_clips:
-                break
+    topic = scored.story.topic_of(signals.topics_s, starts, ends) if scored.story is not None else None
+    picked = _pick(windows, order, options.max_clips, topic)
     chosen = [scored.candidate(i) for i in picked]
     if not refine:
         return chosen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from streamapp.stages.edges import EdgeParams, refine_edges, voice_spans, voiced_hops
@@ -206,6 +206,12 @@ def _talk(draw):
 
 @settings(max_examples=150, deadline=None)
 @given(_talk())
+# Two clips with only a comma-breath (0.19 s) between them: the first one's end gives way to the second.
+@example((6.688, [(0.5, 1.5), (2.5, 3.5), (3.688, 4.688)], [(0.5, 1.4), (2.5, 3.4), (3.688, 4.588)], (),
+          [(0.5, 3.4), (3.688, 4.588)], True))
+# A late word whose window start falls inside its voice, after a breath the start search skips.
+@example((6.25, [(0.5, 1.5), (1.75, 3.25), (3.75, 4.25)], [(0.5, 1.4), (2.0, 3.4), (3.75, 4.15)], (),
+          [(0.5, 1.4), (2.0, 4.15)], False))
 def test_edges_never_fall_inside_a_word(talk):
     duration, spans, words, cuts, clips, with_words = talk
     sig = _signals(duration, spans, words=words if with_words else None, cuts=cuts)
@@ -220,7 +226,8 @@ def test_edges_never_fall_inside_a_word(talk):
     if with_words:  # each clip still holds all of its words' voice
         for e, (s, t) in zip(edges, clips, strict=True):
             held = [sp for sp, w in zip(spans, words, strict=True) if s <= w[0] and w[1] <= t]
-            assert all(e.start_s <= a and b <= e.end_s for a, b in held) or e.start_rule == "neighbour"
+            # ...unless it gave way to the next or previous clip (no pause to share between them).
+            assert all(e.start_s <= a and b <= e.end_s for a, b in held) or "neighbour" in (e.start_rule, e.end_rule)
 
 
 def test_score_returns_the_refined_edges():

@@ -1,0 +1,41 @@
+from streamapp.analysis.narrative import key_sentence, sentence_traits, title, traits
+
+
+def test_dangling_openings_are_flagged():
+    for text in ("And so he went home.", "But that was later.", "He said no.", "That one was better.",
+                 "So we left."):
+        assert traits(text).dangling, text
+    for text in ("Rivers start in the mountains.", "Here is the mistake.", "Why do rivers flood?"):
+        assert not traits(text).dangling, text
+
+
+def test_hooks_of_each_kind():
+    assert traits("Why do rivers flood every spring?").hook_kind == "question"
+    assert traits("Three ways to fall asleep faster.").hook_kind == "number"
+    assert traits("Here is the mistake most people make.").hook_kind == "claim"
+    assert traits("You need to hear this.").hook_kind == "direct address"
+    assert traits("The river is long.").hook == 0.0
+
+
+def test_payoffs_conclude_and_open_questions_do_not():
+    assert traits("So the lesson is simple: plant trees.").payoff_kind == "conclusion"
+    assert traits("Try moving ten percent on payday.").payoff_kind == "tip"
+    assert traits("What happens next?").payoff < traits("The river is long.").payoff < 90
+
+
+def test_other_scripts_get_the_neutral_value():
+    t = traits("Мы создадим праздничное настроение.")
+    assert (t.hook, t.payoff, t.dangling) == (50.0, 50.0, False)
+
+
+def test_title_is_trimmed_at_a_word_and_capitalised():
+    t = title("here is the mistake most people make when they start saving money for retirement early.")
+    assert len(t) <= 61 and t.endswith("\u2026") and t.startswith("Here is the mistake")
+    assert title("short one.") == "Short one"
+
+
+def test_key_sentence_prefers_an_opening_hook():
+    sentences = [{"text": "Why do rivers flood?"}, {"text": "The ground is frozen."}, {"text": "Water runs off."}]
+    assert key_sentence(sentences, 0, 2, None, sentence_traits(sentences)) == 0
+    plain = [{"text": "Okay."}, {"text": "The ground is frozen in spring, so water runs off."}, {"text": "Yes."}]
+    assert key_sentence(plain, 0, 2, None, sentence_traits(plain)) == 1

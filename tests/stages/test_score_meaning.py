@@ -1,0 +1,63 @@
+"""Scoring by meaning: unspoken keywords, clips that stand alone and pay off, titles, topic diversity."""
+
+import functools
+
+from streamapp.analysis.narrative import traits
+from streamapp.stages.score import ClipOptions, score
+from tests.meaning_talk import SECTIONS, UNSPOKEN_KEYWORDS, talk_signals, talk_words
+
+
+@functools.cache
+def _signals():
+    return talk_signals()
+
+
+def _section_of(clip, spans) -> str:
+    mid = (clip.start_s + clip.end_s) / 2
+    return next(name for name, (a, b) in spans.items() if a <= mid <= b)
+
+
+def test_an_unspoken_keyword_picks_its_section():
+    _, spans = talk_words()
+    for name, keyword in UNSPOKEN_KEYWORDS.items():
+        best = score(_signals(), ClipOptions(max_clips=1, min_duration_s=10, max_duration_s=25,
+                                             keywords=(keyword,)))[0]
+        assert _section_of(best, spans) == name, (keyword, best)
+        assert best.subscores["keyword_match"] >= 50
+
+
+def test_without_embeddings_the_unspoken_keyword_matches_nothing():
+    lexical = talk_signals(embed=False)
+    best = score(lexical, ClipOptions(max_clips=1, min_duration_s=10, max_duration_s=25, keywords=("sunlight",)))[0]
+    assert best.subscores["keyword_match"] == 0
+
+
+def test_chosen_clips_stand_alone_and_cover_different_topics():
+    words, spans = talk_words()
+    clips = score(_signals(), ClipOptions(max_clips=4, min_duration_s=10, max_duration_s=28))
+    assert len(clips) == 4
+    for clip in clips:
+        first = next(w for w in words if w["start_s"] >= clip.start_s - 0.3)
+        sentence = " ".join(w["text"] for w in words if first["start_s"] <= w["start_s"] < first["start_s"] + 4.0)
+        assert not traits(sentence).dangling, sentence
+        assert clip.subscores["standalone"] == 100
+    assert len({_section_of(c, spans) for c in clips}) == 4  # one per topic, none repeated
+
+
+def test_title_comes_from_inside_the_clip_and_the_reason_speaks_of_hooks():
+    words, _ = talk_words()
+    for clip in score(_signals(), ClipOptions(max_clips=3, min_duration_s=10, max_duration_s=28)):
+        assert clip.title and len(clip.title) <= 61
+        said = " ".join(w["text"] for w in words if clip.start_s - 0.05 <= w["start_s"] and w["end_s"] <= clip.end_s + 0.05)
+        assert clip.title.rstrip("\u2026").lower() in said.lower().replace(".", "").replace(",", "").replace("?", "") \
+            or clip.title.rstrip("\u2026").lower().rstrip(",") in said.lower()
+        assert clip.to_dict()["title"] == clip.title
+
+
+def test_hook_recall_in_the_top_three():
+    _, spans = talk_words()
+    hooks = {name: sentences[0] for name, sentences in SECTIONS.items()}
+    top = score(_signals(), ClipOptions(max_clips=3, min_duration_s=10, max_duration_s=28))
+    opened = sum(any(abs(c.start_s - spans[n][0]) < 1.0 for n in hooks) for c in top)
+    assert opened >= 2, [(c.start_s, c.reason) for c in top]
+    assert any("opens with" in c.reason for c in top)
