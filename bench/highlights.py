@@ -1,0 +1,207 @@
+"""Does streamapp pick the moments a viewer would? A labelled set of scripted talks, scored two ways.
+
+    python -m bench.highlights [--voiced]
+
+Each talk has sections on different subjects, a planted hook opening each section and a payoff closing it,
+and for each section a keyword that names it without using its words ("sunlight" for light and windows).
+Transcript mode (default) scores the script with exact sentence times; ``--voiced`` speaks every sentence
+with espeak-ng, writes a video and runs the real extract (Whisper, VAD, embeddings) on it first.
+Each talk is scored with sentence embeddings (meaning) and without (repeated words only, as before).
+
+Figures:
+- keyword -> section: the top clip for each unspoken keyword lies (by its middle) in that section;
+- hook recall@3: share of the top 3 clips (no keyword) that open on a planted hook sentence;
+- dangling openings: chosen clips whose first sentence starts with "and", "but", "so", "he", ...;
+- topic boundary F1: found topic boundaries within 2 s of a true section start;
+- NDCG@3 per keyword: graded relevance 2 = in the section and opening on its hook, 1 = in the section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine  # noqa: E402
+from streamapp.analysis.narrative import traits  # noqa: E402
+from streamapp.stages.extract import AnalysisParams, Signals, _meaning, extract  # noqa: E402
+from streamapp.stages.score import ClipOptions, score  # noqa: E402
+from tests.meaning_talk import SECTIONS as HOME  # noqa: E402
+from tests.meaning_talk import UNSPOKEN_KEYWORDS as HOME_KEYWORDS  # noqa: E402
+
+TALKS: dict[str, tuple[dict[str, list[str]], dict[str, str]]] = {
+    "home": (HOME, HOME_KEYWORDS),
+    "travel": ({
+        "trains": [
+            "Did you know the night train is faster than flying?",
+            "You board in the evening with a book and a blanket.",
+            "The carriage rocks gently across the border.",
+            "Stations glide past while the whole country sleeps.",
+            "You step off in the city centre, not at a distant airport.",
+            "So the lesson is clear: book the sleeper for trips under a thousand miles.",
+        ],
+        "packing": [
+            "Here is the mistake almost every traveller makes.",
+            "They fill a huge suitcase with clothes they never wear.",
+            "Roll your shirts instead of folding them.",
+            "Bring one pair of shoes and one warm layer.",
+            "Everything should fit in a bag you can lift overhead.",
+            "Try packing for three days, even for a two week trip.",
+        ],
+        "language": [
+            "Five words will change how locals treat you.",
+            "Learn to say hello, please, and thank you.",
+            "Add sorry and goodbye to the list.",
+            "People smile when a visitor makes the effort.",
+            "Nobody minds a strong accent or a clumsy grammar.",
+            "Remember to practise them on the plane before you land.",
+        ],
+    }, {"trains": "railway", "packing": "luggage", "language": "phrases"}),
+    "garden": ({
+        "soil": [
+            "What makes one garden thrive while the next one fails?",
+            "It starts underground, long before the first seed.",
+            "Worms and fungi turn dead leaves into food for roots.",
+            "A thick layer of compost keeps that life fed.",
+            "Never leave the ground bare over the winter.",
+            "That's why the best gardeners feed the earth, not the plants.",
+        ],
+        "water": [
+            "Here is the truth about watering your tomatoes.",
+            "A little every day teaches roots to stay shallow.",
+            "A deep soak twice a week sends them down.",
+            "Early morning is best, before the heat arrives.",
+            "Wet leaves at night invite mould and disease.",
+            "Try a simple drip line on a timer this summer.",
+        ],
+        "bees": [
+            "Three flowers will bring the bees back to your yard.",
+            "Lavender blooms for months and smells wonderful.",
+            "Borage feeds them from spring until autumn.",
+            "Wild clover in the lawn is a buffet for them.",
+            "Skip the sprays that harm every insect they touch.",
+            "So remember: a messy corner is a gift to the pollinators.",
+        ],
+    }, {"soil": "fertility", "water": "irrigation", "bees": "insects"}),
+}
+SENTENCE_S, GAP_S, TOLERANCE_S = 4.0, 0.6, 2.0
+
+
+def script_words(sections: dict[str, list[str]]) -> tuple[list[dict], dict[str, tuple[float, float]], dict]:
+    """Words with exact times, each section's span and each section's hook sentence start."""
+    words, spans, hooks, t = [], {}, {}, 0.5
+    for name, sentences in sections.items():
+        begin = t
+        hooks[name] = t
+        for sentence in sentences:
+            parts = sentence.split()
+            step = SENTENCE_S / len(parts)
+            for k, part in enumerate(parts):
+                words.append({"start_s": round(t + k * step, 3), "end_s": round(t + (k + 0.8) * step, 3),
+                              "text": part, "prob": 1.0})
+            t += SENTENCE_S + GAP_S
+        spans[name] = (begin, t - GAP_S)
+    return words, spans, hooks
+
+
+def script_signals(words: list[dict], use_embeddings: bool) -> Signals:
+    duration = words[-1]["end_s"] + 1.0
+    times = np.arange(int(duration * 25)) / 25
+    loud = np.full(int(duration / 0.05), -20.0, np.float32)
+    vectors, topics = _meaning(words, use_embeddings)
+    return Signals(duration, 25.0, times, np.full(times.size, 2.0, np.float32), [], 0.05, loud, True, [],
+                   words=words, speech=np.ones(loud.size, np.uint8), topics_s=topics, sentence_vectors=vectors)
+
+
+def voiced_signals(sections: dict[str, list[str]], use_embeddings: bool, tmp: str):
+    """Speak the talk, extract it for real; returns signals and the true spans/hooks on its timeline."""
+    from streamapp.analysis.asr_models import model_dir
+    from streamapp.analysis.transcript import AsrParams
+    from tests.talks import make_talk
+
+    sentences = [(s, "en-us", 165) for lines in sections.values() for s in lines]
+    talk = make_talk(Path(tmp) / "talk.mp4", sentences=sentences, pauses=[0.6] * (len(sentences) - 1))
+    said = talk["sentences"]
+    spans, hooks, k = {}, {}, 0
+    for name, lines in sections.items():
+        spans[name] = (said[k][0], said[k + len(lines) - 1][1])
+        hooks[name] = said[k][0]
+        k += len(lines)
+    asr = AsrParams(model_dir=str(model_dir("tiny.en")), language="en", threads=2)
+    signals = extract(talk["path"], AnalysisParams(sentence_embeddings=use_embeddings), asr=asr)
+    return signals, spans, hooks
+
+
+def _section(t: float, spans: dict[str, tuple[float, float]]) -> str | None:
+    return next((n for n, (a, b) in spans.items() if a - 0.5 <= t <= b + 0.5), None)
+
+
+def ndcg(gains: list[float], ideal: list[float], k: int = 3) -> float:
+    def dcg(g: list[float]) -> float:
+        return sum(x / math.log2(i + 2) for i, x in enumerate(g[:k]))
+
+    best = dcg(sorted(ideal, reverse=True))
+    return dcg(gains) / best if best > 0 else 0.0
+
+
+def evaluate(signals: Signals, spans: dict, hooks: dict, keywords: dict[str, str]) -> dict[str, float]:
+    opts = {"min_duration_s": 10.0, "max_duration_s": 28.0}
+    hits, ndcgs = 0, []
+    for name, keyword in keywords.items():
+        top = score(signals, ClipOptions(max_clips=3, keywords=(keyword,), **opts))
+        if top and _section((top[0].start_s + top[0].end_s) / 2, spans) == name:
+            hits += 1
+        gains = []
+        for c in top:
+            inside = _section((c.start_s + c.end_s) / 2, spans) == name
+            gains.append(2.0 if inside and abs(c.start_s - hooks[name]) < 1.0 else 1.0 if inside else 0.0)
+        ndcgs.append(ndcg(gains, [2.0, 1.0, 1.0]))
+    top3 = score(signals, ClipOptions(max_clips=3, **opts))
+    hook_recall = sum(any(abs(c.start_s - h) < 1.0 for h in hooks.values()) for c in top3) / max(1, len(top3))
+    chosen = score(signals, ClipOptions(max_clips=5, **opts))
+    dangling = 0
+    for c in chosen:
+        first = [w["text"] for w in signals.words if w["start_s"] >= c.start_s - 0.3][:6]
+        dangling += bool(first) and traits(" ".join(first)).dangling
+    truth = [a for a, _ in list(spans.values())[1:]]
+    found = list(signals.topics_s)
+    tp = sum(any(abs(f - t) <= TOLERANCE_S for f in found) for t in truth)
+    precision = tp / len(found) if found else 0.0
+    recall = tp / len(truth) if truth else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"keyword_hits": hits, "keywords": len(keywords), "ndcg3": float(np.mean(ndcgs)),
+            "hook_recall3": hook_recall, "dangling": dangling, "chosen": len(chosen), "topic_f1": f1,
+            "titles": [c.title for c in top3]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--voiced", action="store_true", help="speak the talks and run the real extract first")
+    args = ap.parse_args()
+    print(machine(), "| mode:", "voiced (espeak-ng -> Whisper tiny.en)" if args.voiced else "transcript")
+    print("| talk | method | unspoken keyword -> its section | NDCG@3 | hook recall@3 | dangling openings | "
+          "topic F1 |")
+    print("|---|---|---|---|---|---|---|")
+    for talk, (sections, keywords) in TALKS.items():
+        for method, use in (("repeated words", False), ("meaning", True)):
+            with tempfile.TemporaryDirectory() as tmp:
+                if args.voiced:
+                    signals, spans, hooks = voiced_signals(sections, use, tmp)
+                else:
+                    words, spans, hooks = script_words(sections)
+                    signals = script_signals(words, use)
+                r = evaluate(signals, spans, hooks, keywords)
+            print(f"| {talk} | {method} | {r['keyword_hits']}/{r['keywords']} | {r['ndcg3']:.2f} | "
+                  f"{r['hook_recall3']:.2f} | {r['dangling']}/{r['chosen']} | {r['topic_f1']:.2f} |")
+            if use:
+                print(f"|   | titles of the top 3 | {'; '.join(r['titles'])} | | | | |")
+
+
+if __name__ == "__main__":
+    main()
