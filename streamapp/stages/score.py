@@ -28,6 +28,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "standalone": 0.10,  # the first sentence needs no earlier context (no "and", "but", "he" opening)
     "payoff": 0.10,  # the last sentence concludes (a lesson, a tip, a punchline), not a setup left open
 }
+_DEAD_AIR = 15.0  # speech_density under which a window of a talk is not offered as a clip
 HOOK_S = 3.0  # the opening that decides whether a viewer keeps watching
 _LOUD_FLOOR_DB = -60.0  # below this everything counts as silence; keeps digital zeros from dominating means
 _EDGE_SNAP_S = 0.25  # an edge this close to a cut or silence counts as landing on it
@@ -274,18 +275,22 @@ class _Scored:
     keyword_hits: np.ndarray
     question_hook: np.ndarray
     story: _Story | None = None
+    dead_air: np.ndarray | None = None  # windows of a talk where (almost) nothing is said
 
     def candidate(self, i: int) -> Candidate:
         sub = {k: float(v[i]) for k, v in self.columns.items()}
-        extras = self.story.phrases(i) if self.story is not None else []
+        story = self.story.phrases(i) if self.story is not None else []
+        extras = []
         if self.has_burst[i]:
             extras.append("loud moment (burst)")
         if self.keyword_hits[i]:
             extras.append(f"{int(self.keyword_hits[i])} keyword mention{'s' if self.keyword_hits[i] > 1 else ''}")
-        if self.question_hook[i]:
+        if self.question_hook[i] and not story:
             extras.append("opens with a question or strong word")
         s, e = self.windows[i]
         reason = _reason(sub, self.weights, int(self.n_cuts[i]), extras)
+        if story:  # what the viewer gets first, in their terms; the factor figures after it
+            reason = "; ".join(story) + ". " + reason
         title = self.story.title(i) if self.story is not None else ""
         return Candidate(float(s), float(e), float(self.total[i]), sub, reason, title)
 
@@ -471,6 +476,7 @@ def _score_arrays(
             prompt = 100.0 * np.nan_to_num(sp.mean(starts, np.minimum(starts + 1.0, ends)))
             hook = 0.75 * hook + 0.25 * prompt
     question = np.zeros(starts.size)
+    dead_air = np.zeros(starts.size, dtype=bool)
     story = _Story(signals, starts, ends) if signals.words else None
     if signals.words:
         question = _hook_words(signals.words, starts)
@@ -520,6 +526,13 @@ def _score_arrays(
         total += v * columns[k]
     total_w = sum(used.values())
     total = total / total_w if total_w > 0 else total
+    if "speech_density" in columns and signals.words:
+        # In a video that is mostly talk, a window with little talk is dead air, whatever else it has:
+        # under half the window spoken scales its score down, to 40 % of it when nothing is said.
+        spoken = np.asarray(signals.speech, dtype=np.float64)
+        if spoken.size and float(spoken.mean()) >= 0.3:
+            total = total * np.clip(0.4 + 0.6 * columns["speech_density"] / 50.0, 0.4, 1.0)
+            dead_air = columns["speech_density"] < _DEAD_AIR
     if not has_audio:
         columns["audio_energy"] = np.zeros(starts.size)  # reported as 0, not weighed (no sound at all)
 
@@ -535,6 +548,7 @@ def _score_arrays(
         keyword_hits=kw_hits,
         question_hook=question > 0,
         story=story,
+        dead_air=dead_air,
     )
 
 
@@ -666,6 +680,8 @@ def score(
     starts = np.array([s for s, _ in windows])
     ends = np.array([e for _, e in windows])
     order = np.lexsort((ends, starts, -scored.total))  # score desc, then earlier start, then shorter
+    if scored.dead_air is not None and not scored.dead_air.all():
+        order = order[~scored.dead_air[order]]  # a creator posts no silent clip of a talk; fewer is better
     topic = scored.story.topic_of(signals.topics_s, starts, ends) if scored.story is not None else None
     picked = _pick(windows, order, options.max_clips, topic)
     chosen = [scored.candidate(i) for i in picked]
