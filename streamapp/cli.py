@@ -90,11 +90,11 @@ def require_broker(settings: Settings) -> str:
 
 
 def clip_options(max_clips: int | None, min_duration: float | None, max_duration: float | None,
-                 aspect: AspectChoice | None) -> dict[str, Any]:
+                 aspect: AspectChoice | None, keywords: list[str] | None = None) -> dict[str, Any]:
     if min_duration is not None and max_duration is not None and min_duration > max_duration:
         die("--min-duration must not exceed --max-duration", EXIT_USAGE)
     return {"max_clips": max_clips, "min_duration_s": min_duration, "max_duration_s": max_duration,
-            "aspect": aspect.value if aspect else None}
+            "aspect": aspect.value if aspect else None, "keywords": list(keywords) if keywords else None}
 
 
 MaxClips = Annotated[int | None, typer.Option("--max-clips", min=1, max=100, help="Most clips per video.")]
@@ -102,6 +102,8 @@ MinDuration = Annotated[float | None, typer.Option("--min-duration", min=1, help
 MaxDuration = Annotated[float | None, typer.Option("--max-duration", min=1, help="Longest clip, seconds.")]
 AspectOpt = Annotated[AspectChoice | None, typer.Option("--aspect", help="Output aspect (default 9:16).")]
 PriorityOpt = Annotated[PriorityChoice, typer.Option("--priority", help="Queue priority.")]
+KeywordOpt = Annotated[list[str] | None, typer.Option(
+    "--keyword", help="Steer clips toward a subject, by meaning as well as by word (repeatable).")]
 
 
 class LocalWorker:
@@ -200,12 +202,13 @@ def process(
     max_duration: MaxDuration = None,
     aspect: AspectOpt = None,
     priority: PriorityOpt = PriorityChoice.normal,
+    keywords: KeywordOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest(s) as JSON on stdout.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds (0: never).")] = 0,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
     settings = load_settings()
-    options = clip_options(max_clips, min_duration, max_duration, aspect)
+    options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
     jobs = [submission(video, out, priority=priority.value, options=options) for video in videos]
     names = {job["job_id"]: Path(job["request"]["path"]).name for job in jobs}
     topics = Topics(settings.topic_prefix, settings.app_id)
@@ -354,11 +357,12 @@ def submit(
     max_duration: MaxDuration = None,
     aspect: AspectOpt = None,
     priority: PriorityOpt = PriorityChoice.normal,
+    keywords: KeywordOpt = None,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
     settings = load_settings()
     bootstrap = require_broker(settings)
-    options = clip_options(max_clips, min_duration, max_duration, aspect)
+    options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
     jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options) for v in videos]
 
     async def publish() -> None:

@@ -87,10 +87,11 @@ def _clip_loudness(path: Path) -> float:
 def test_process_gives_post_ready_clips_of_a_talk(cli_env, talk, tmp_path) -> None:
     """Edges between sentences, a layout per shot, captions inside the safe area, sound at -14 LUFS."""
     result = run_cli(["process", talk["path"], "--out", str(tmp_path), "--max-clips", "2", "--min-duration", "6",
-                      "--max-duration", "14", "--json"], cli_env)
+                      "--max-duration", "14", "--keyword", "flooding", "--json"], cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads(result.stdout)
     job_dir = tmp_path / manifest["job_id"]
+    assert manifest["options"]["keywords"] == ["flooding"] and manifest["language"] == "en"
     width, height = output_size("9:16", 480)
     safe = SafeArea(width, height)
     spoken = [(a, b) for a, b, _ in talk["sentences"]]
@@ -108,6 +109,9 @@ def test_process_gives_post_ready_clips_of_a_talk(cli_env, talk, tmp_path) -> No
         assert abs(clip["loudness"]["output_lufs"] - (-14.0)) <= 1.0
         cues = (job_dir / clip["captions_srt"]).read_text()
         assert "-->" in cues
+        # The title is one of the clip's own sentences, as Whisper heard it (so compared by its words).
+        heard = {w.strip(".,?!").lower() for w in cues.split()}
+        assert clip["title"] and len(set(clip["title"].lower().rstrip("\u2026").split()) - heard) <= 1, clip["title"]
 
 
 def test_a_failing_file_does_not_stop_the_others(cli_env, video, tmp_path) -> None:
