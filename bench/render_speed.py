@@ -72,15 +72,29 @@ def count_frames(path: str) -> int:
         return sum(1 for _ in c.demux(c.streams.video[0]) if _.size)
 
 
+def crop_expr(path: list[dict], key: str) -> str:
+    """ffmpeg expression for the crop's ``key`` ("x" or "y") at frame time t: our crop path's keyframes,
+    linearly interpolated between them as our renderer does, so ffmpeg encodes the same moving picture."""
+    expr = str(path[-1][key])
+    for a, b in reversed(list(zip(path, path[1:], strict=False))):
+        t0, t1, v0, v1 = a["t_s"], b["t_s"], a[key], b[key]
+        seg = str(v0) if v0 == v1 or t1 <= t0 else f"({v0}+({v1 - v0})*(t-{t0})/{t1 - t0:.6f})"
+        expr = f"if(lt(t,{t1}),{seg},{expr})"
+    return expr
+
+
 def run_ffmpeg(src: str, start: float, dur: float, box: tuple, size: tuple, out: str, ass: str | None,
-               panels: list[tuple[tuple, tuple]] | None = None) -> float:
-    """The same clip through the ffmpeg CLI: one crop and scale, or (split) two crops stacked."""
+               panels: list[tuple[tuple, tuple]] | None = None, path: list[dict] | None = None) -> float:
+    """The same clip through the ffmpeg CLI: one crop and scale (following ``path`` when it moves), or
+    (split) two crops stacked."""
     if panels:
         (b1, r1), (b2, r2) = panels
         vf = (f"split[a][b];[a]crop={b1[2]}:{b1[3]}:{b1[0]}:{b1[1]},scale={r1[2]}:{r1[3]}:flags=bicubic[t];"
               f"[b]crop={b2[2]}:{b2[3]}:{b2[0]}:{b2[1]},scale={r2[2]}:{r2[3]}:flags=bicubic[u];[t][u]vstack")
     else:
         x, y, w, h = box
+        if path and len(path) > 1:
+            x, y = f"'{crop_expr(path, 'x')}'", f"'{crop_expr(path, 'y')}'"
         vf = f"crop={w}:{h}:{x}:{y},scale={size[0]}:{size[1]}:flags=bicubic"
     if ass:
         vf += f",ass={ass}"
@@ -124,6 +138,7 @@ def main() -> None:
     cpu_of: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {"plain": [], "captions": []}
     box = None
+    path: list[dict] | None = None
     panels: list[tuple[tuple, tuple]] = []
     layout = "?"
     for rep in range(args.reps):
@@ -145,11 +160,13 @@ def main() -> None:
                     wall = time.perf_counter() - t0
                     k = (r.crop_path or r.panels[0]["crop_path"])[0]
                     box = (k["x"], k["y"], k["w"], k["h"])
+                    path = r.crop_path if r.crop_path and len({(c["w"], c["h"]) for c in r.crop_path}) == 1 else None
                     panels = [((p["crop_path"][0]["x"], p["crop_path"][0]["y"], p["crop_path"][0]["w"],
                                 p["crop_path"][0]["h"]), (p["x"], p["y"], p["w"], p["h"])) for p in r.panels]
                     layout = r.layout
                 else:
-                    wall = run_ffmpeg(args.source, start, args.dur, box, size, out, ass if caps else None, panels)
+                    wall = run_ffmpeg(args.source, start, args.dur, box, size, out, ass if caps else None, panels,
+                                      path)
                 ru1 = resource.getrusage(resource.RUSAGE_SELF if who == "ours" else resource.RUSAGE_CHILDREN)
                 cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
                 n = count_frames(out)
@@ -159,7 +176,8 @@ def main() -> None:
                 print(f"  rep {rep + 1} {name:16s} {n / wall:6.1f} frames/s ({wall:.1f} s, cpu {cpu:.1f} s)")
             ratios["captions" if caps else "plain"].append(rep_fps["ours"] / rep_fps["ffmpeg"])
     med = statistics.median
-    print(f"crop box {box} (layout {layout}; ffmpeg uses the same box); load average {os.getloadavg()[0]:.1f}")
+    moving = f"the same moving crop, {len(path)} keyframes" if path else "the same box"
+    print(f"crop box {box} (layout {layout}; ffmpeg uses {moving}); load average {os.getloadavg()[0]:.1f}")
     print(f"median of {args.reps}: " + ", ".join(f"{k} {med(v):.1f} fps ({med(cpu_of[k]):.1f} cpu-ms/frame)"
                                                  for k, v in fps_of.items()))
     for key, target in (("plain", 0.9), ("captions", 0.75)):
