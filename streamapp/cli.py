@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from streamapp.app.jobs import TERMINAL
 from streamapp.client import Follower, JobOutcome, Submitter, read_job_status, submission
 from streamapp.errors import StreamappError
 from streamapp.fileio import remove_temp_files
@@ -39,7 +41,9 @@ from streamapp.transport.topics import Topics
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn long videos into scored short clips.")
 topics_app = typer.Typer(no_args_is_help=True, help="Manage the Kafka topics streamapp uses.")
 app.add_typer(topics_app, name="topics")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one-line errors stay one line in logs and pipes
+
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # schemas/common.schema.json#/$defs/job_id
 
 EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
@@ -384,7 +388,13 @@ def status(
     job_id: Annotated[str, typer.Argument(help="The job id printed by submit.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show a job's state: from a worker's job table, or else from the job-status topic."""
+    """Show a job's state: from a worker's job table, or else from the job-status topic.
+
+    A table can lag behind the log; when it says the job is still running, the log is read too and a
+    terminal event there (done, failed) wins.
+    """
+    if not JOB_ID.fullmatch(job_id):
+        die(f"no job {job_id!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
     settings = load_settings()
     job = None
     with contextlib.suppress(OSError, ValueError):
@@ -393,9 +403,16 @@ def status(
         headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=3) as response:  # noqa: S310
             job = orjson.loads(response.read())
-    if job is None:
+    if job is None or job.get("state") not in TERMINAL:
         bootstrap = require_broker(settings)
-        job = asyncio.run(read_job_status(bootstrap, Topics(settings.topic_prefix, settings.app_id), job_id))
+        try:
+            logged = asyncio.run(read_job_status(bootstrap, Topics(settings.topic_prefix, settings.app_id), job_id))
+        except (KafkaError, OSError, StreamappError) as exc:
+            if job is None:
+                die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
+            logged = None
+        if logged is not None and (job is None or logged.get("state") in TERMINAL):
+            job = logged
     if job is None:
         die(f"no job {job_id}", EXIT_JOB_FAILED)
     if as_json:

@@ -88,6 +88,20 @@ class JobOutcome:
         return self.state in ("done", "failed")
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
+    """The partitions of ``topic``, waiting up to ~5 s for the metadata; one-line error if it does not exist."""
+    ids = consumer.partitions_for_topic(topic)
+    for _ in range(50):
+        if ids:
+            break
+        await consumer.topics()  # refreshes the metadata of every topic
+        ids = consumer.partitions_for_topic(topic)
+        await asyncio.sleep(0.1)
+    if not ids:
+        raise TransientError(f"topic {topic} does not exist: run `streamapp topics create`", code="broker_unavailable")
+    return [TopicPartition(topic, p) for p in sorted(ids)]
+
+
 class Follower:
     """Reads job-status and result events from now on (no consumer group, so it joins nothing)."""
 
@@ -99,17 +113,7 @@ class Follower:
         await self._consumer.start()
         partitions = []
         for topic in (self.topics.job_status, self.topics.results):
-            ids = self._consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if ids:
-                    break
-                await self._consumer.topics()  # refreshes the metadata of every topic
-                ids = self._consumer.partitions_for_topic(topic)
-                await asyncio.sleep(0.1)
-            if not ids:
-                raise TransientError(f"topic {topic} does not exist: run `streamapp topics create`",
-                                     code="broker_unavailable")
-            partitions += [TopicPartition(topic, p) for p in sorted(ids or ())]
+            partitions += await topic_partitions(self._consumer, topic)
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         for tp in partitions:  # pin the positions now, before anything is submitted
@@ -157,17 +161,25 @@ def apply_event(outcome: JobOutcome, event: dict[str, Any]) -> None:
 
 
 async def read_job_status(bootstrap: str, topics: Topics, job_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
-    """The newest status of a job, read from the job-status topic from the beginning."""
-    consumer = AIOKafkaConsumer(topics.job_status, bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    """The newest status of a job, read from the job-status topic from the beginning to its current end.
+
+    Stops as soon as every partition has been read to the end offset it had when reading began, so an
+    unknown id is answered at once instead of after the timeout.
+    """
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     latest = None
     try:
+        parts = await topic_partitions(consumer, topics.job_status)
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            if not batch and latest is not None:
+            positions = [await consumer.position(tp) for tp in parts]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
                 break
+            batch = await consumer.getmany(timeout_ms=200)
             for messages in batch.values():
                 for message in messages:
                     if message.key == job_id.encode():
