@@ -30,10 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine  # noqa: E402
 from streamapp.analysis.narrative import traits  # noqa: E402
-from streamapp.stages.extract import AnalysisParams, Signals, _meaning, extract  # noqa: E402
+from streamapp.stages.extract import AnalysisParams, Signals, extract  # noqa: E402
 from streamapp.stages.score import ClipOptions, score  # noqa: E402
 from tests.meaning_talk import SECTIONS as HOME  # noqa: E402
 from tests.meaning_talk import UNSPOKEN_KEYWORDS as HOME_KEYWORDS  # noqa: E402
+from tests.meaning_talk import talk_signals, talk_words  # noqa: E402
 
 TALKS: dict[str, tuple[dict[str, list[str]], dict[str, str]]] = {
     "home": (HOME, HOME_KEYWORDS),
@@ -90,33 +91,7 @@ TALKS: dict[str, tuple[dict[str, list[str]], dict[str, str]]] = {
         ],
     }, {"soil": "fertility", "water": "irrigation", "bees": "insects"}),
 }
-SENTENCE_S, GAP_S, TOLERANCE_S = 4.0, 0.6, 2.0
-
-
-def script_words(sections: dict[str, list[str]]) -> tuple[list[dict], dict[str, tuple[float, float]], dict]:
-    """Words with exact times, each section's span and each section's hook sentence start."""
-    words, spans, hooks, t = [], {}, {}, 0.5
-    for name, sentences in sections.items():
-        begin = t
-        hooks[name] = t
-        for sentence in sentences:
-            parts = sentence.split()
-            step = SENTENCE_S / len(parts)
-            for k, part in enumerate(parts):
-                words.append({"start_s": round(t + k * step, 3), "end_s": round(t + (k + 0.8) * step, 3),
-                              "text": part, "prob": 1.0})
-            t += SENTENCE_S + GAP_S
-        spans[name] = (begin, t - GAP_S)
-    return words, spans, hooks
-
-
-def script_signals(words: list[dict], use_embeddings: bool) -> Signals:
-    duration = words[-1]["end_s"] + 1.0
-    times = np.arange(int(duration * 25)) / 25
-    loud = np.full(int(duration / 0.05), -20.0, np.float32)
-    vectors, topics = _meaning(words, use_embeddings)
-    return Signals(duration, 25.0, times, np.full(times.size, 2.0, np.float32), [], 0.05, loud, True, [],
-                   words=words, speech=np.ones(loud.size, np.uint8), topics_s=topics, sentence_vectors=vectors)
+TOLERANCE_S = 2.0
 
 
 def voiced_signals(sections: dict[str, list[str]], use_embeddings: bool, tmp: str):
@@ -194,8 +169,9 @@ def main() -> None:
                 if args.voiced:
                     signals, spans, hooks = voiced_signals(sections, use, tmp)
                 else:
-                    words, spans, hooks = script_words(sections)
-                    signals = script_signals(words, use)
+                    _, spans = talk_words(sections)
+                    hooks = {name: a for name, (a, _) in spans.items()}
+                    signals = talk_signals(use, sections)
                 r = evaluate(signals, spans, hooks, keywords)
             print(f"| {talk} | {method} | {r['keyword_hits']}/{r['keywords']} | {r['ndcg3']:.2f} | "
                   f"{r['hook_recall3']:.2f} | {r['dangling']}/{r['chosen']} | {r['topic_f1']:.2f} |")

@@ -45,12 +45,12 @@ SENTENCE_S = 4.0
 GAP_S = 0.6
 
 
-def talk_words() -> tuple[list[dict], dict[str, tuple[float, float]]]:
-    """Words with times, and each section's (start, end)."""
+def talk_words(sections: dict[str, list[str]] = SECTIONS) -> tuple[list[dict], dict[str, tuple[float, float]]]:
+    """Words with times, and each section's (start, end); each section opens on its hook sentence."""
     words: list[dict] = []
     spans: dict[str, tuple[float, float]] = {}
     t = 0.5
-    for name, sentences in SECTIONS.items():
+    for name, sentences in sections.items():
         begin = t
         for sentence in sentences:
             parts = sentence.split()
@@ -63,11 +63,11 @@ def talk_words() -> tuple[list[dict], dict[str, tuple[float, float]]]:
     return words, spans
 
 
-def talk_signals(embed: bool = True):
+def talk_signals(embed: bool = True, sections: dict[str, list[str]] = SECTIONS):
     """Signals of the talk (flat picture and sound) with sentence vectors and topics as extract makes them."""
     from streamapp.stages.extract import Signals, _meaning
 
-    words, _ = talk_words()
+    words, _ = talk_words(sections)
     duration = words[-1]["end_s"] + 1.0
     times = np.arange(int(duration * 25)) / 25
     hop = 0.05

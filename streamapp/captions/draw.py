@@ -36,22 +36,20 @@ _GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew and Arabic blocks
 
 
-def _ttf_path(font: str) -> str | None:
-    name = _TTF.get(font, _TTF["sans-bold"])
-    for d in _FONT_DIRS:
+def _font_file(name: str, folders: tuple[str, ...]) -> str | None:
+    for d in folders:
         path = os.path.join(d, name)
         if os.path.exists(path):
             return path
     return None
+
+
+def _ttf_path(font: str) -> str | None:
+    return _font_file(_TTF.get(font, _TTF["sans-bold"]), _FONT_DIRS)
 
 
 def _cjk_path(font: str) -> str | None:
-    name = _CJK_TTC.get(font, _CJK_TTC["sans-bold"])
-    for d in _CJK_DIRS:
-        path = os.path.join(d, name)
-        if os.path.exists(path):
-            return path
-    return None
+    return _font_file(_CJK_TTC.get(font, _CJK_TTC["sans-bold"]), _CJK_DIRS)
 
 
 class _Glyphs:
