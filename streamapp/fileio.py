@@ -7,6 +7,7 @@ rebalance racing a zombie pool process) never write into each other's half files
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from pathlib import Path
 
@@ -23,6 +24,40 @@ def remove_temp_files(folder: str | Path) -> list[str]:
     for leftover in Path(folder).glob(".*.part*"):
         leftover.unlink(missing_ok=True)
         removed.append(leftover.name)
+    return removed
+
+
+_PART_PID = re.compile(r"^\..*\.(\d+)-[0-9a-f]{8}\.part")
+
+
+def _writer_alive(name: str) -> bool:
+    match = _PART_PID.match(name)
+    if not match:
+        return False
+    try:
+        os.kill(int(match.group(1)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def sweep_temp_files(root: str | Path) -> list[str]:
+    """At worker start: delete half files under ``root`` and its job folders whose writing process is gone.
+
+    Several workers share the data dir, so a file whose writer (the pid in its name, see ``temp_path_for``)
+    still runs on this machine is left alone: it is another worker's render in progress.
+    """
+    removed = []
+    base = Path(root)
+    if not base.is_dir():
+        return removed
+    for folder in [base, *(p for p in base.iterdir() if p.is_dir())]:
+        for leftover in folder.glob(".*.part*"):
+            if not _writer_alive(leftover.name):
+                leftover.unlink(missing_ok=True)
+                removed.append(str(leftover))
     return removed
 
 

@@ -33,6 +33,7 @@ from streamapp.app.scheduler import Scheduler, one_line
 from streamapp.app.service import WorkerJobService
 from streamapp.cache import ResultCache
 from streamapp.errors import EventError, StreamappError, TransientError
+from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
 from streamapp.settings import Settings
 from streamapp.transport import codec
@@ -373,6 +374,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         raise StreamappError(f"cannot create the data dir {settings.data_dir}: {exc.strerror}",
                              code="config_invalid", permanent=True) from None
 
+    for root in (settings.jobs_dir, settings.clips_dir):  # half files of workers killed mid-write
+        for path in sweep_temp_files(root):
+            log.info("removed half-written %s", path)
     asyncio.run(ensure_topics(settings.bootstrap_servers, Topics(settings.topic_prefix, settings.app_id).specs(),
                               replication=settings.topic_replication))
     asyncio.set_event_loop(asyncio.new_event_loop())
