@@ -448,17 +448,17 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 @app.command()
 def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
     """Run the embedded broker (memory only, one machine) in the foreground until Ctrl-C."""
-    try:
-        embedded = EmbeddedBroker(port=port).start()
-    except StreamappError as exc:
-        die(exc.message, EXIT_INFRA)
-        raise
-    settings = load_settings()
-    asyncio.run(ensure_topics(embedded.url.removeprefix("kafka://"),
-                              Topics(settings.topic_prefix, settings.app_id).specs()))
-    typer.echo(f"embedded broker at {embedded.url}; export STREAMAPP_BROKER={embedded.url}")
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops the broker, as Ctrl-C does
+    embedded = EmbeddedBroker(port=port)
     try:
+        try:
+            embedded.start()
+        except StreamappError as exc:
+            die(exc.message, EXIT_INFRA)
+        settings = load_settings()
+        asyncio.run(ensure_topics(embedded.url.removeprefix("kafka://"),
+                                  Topics(settings.topic_prefix, settings.app_id).specs()))
+        typer.echo(f"embedded broker at {embedded.url}; export STREAMAPP_BROKER={embedded.url}")
         while wait_for_port(embedded.host, embedded.port, 1.0):
             time.sleep(1.0)
     except KeyboardInterrupt:
