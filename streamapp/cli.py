@@ -32,6 +32,7 @@ from streamapp.app.jobs import TERMINAL
 from streamapp.client import Follower, JobOutcome, Submitter, read_job_status, submission
 from streamapp.errors import StreamappError
 from streamapp.fileio import remove_temp_files
+from streamapp.media.fetch import is_url
 from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
 from streamapp.transport.admin import ensure_topics
@@ -91,6 +92,18 @@ def require_broker(settings: Settings) -> str:
         die("no broker configured: set STREAMAPP_BROKER=kafka://host:9092 "
             "(`streamapp process` starts an embedded one by itself)", EXIT_USAGE)
     return settings.bootstrap_servers
+
+
+def local_input_problem(video: Path) -> tuple[str, str] | None:
+    """(code, message) when a local input cannot be a video at all: missing, a folder, empty. The same
+    codes as the worker's probe; URLs and anything subtler are left to the worker."""
+    if is_url(str(video)):
+        return None
+    if not video.is_file():
+        return "input_missing", "file not found" if not video.exists() else "a folder, not a video file"
+    if video.stat().st_size == 0:
+        return "input_empty", "file is empty"
+    return None
 
 
 def clip_options(max_clips: int | None, min_duration: float | None, max_duration: float | None,
@@ -213,6 +226,14 @@ def process(
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
     settings = load_settings()
     options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
+    if out.exists() and not out.is_dir():
+        die(f"--out {out} is a file; clips go into a folder", EXIT_USAGE)
+    refused = [(video, problem) for video in videos if (problem := local_input_problem(video))]
+    for video, (code, message) in refused:  # the worker's codes, at once rather than after the queue
+        console.print(f"[red]error:[/red] {video.name}: {code}: {message}", highlight=False)
+    videos = [video for video in videos if video not in {v for v, _ in refused}]
+    if not videos:
+        raise typer.Exit(EXIT_JOB_FAILED)
     jobs = [submission(video, out, priority=priority.value, options=options) for video in videos]
     names = {job["job_id"]: Path(job["request"]["path"]).name for job in jobs}
     topics = Topics(settings.topic_prefix, settings.app_id)
@@ -256,6 +277,8 @@ def process(
     if interrupted:
         die("interrupted; no job finished was lost, unfinished clips were removed", EXIT_INTERRUPTED)
     _report(outcomes, names, out, as_json, first_work_s, time.monotonic() - started)
+    if refused:
+        raise typer.Exit(EXIT_JOB_FAILED)
 
 
 def _report(outcomes: dict[str, JobOutcome], names: dict[str, str], out: Path, as_json: bool,
@@ -277,7 +300,8 @@ def _report(outcomes: dict[str, JobOutcome], names: dict[str, str], out: Path, a
             else:
                 error = outcome.error or {"code": "unknown", "message": "no outcome"}
                 table.add_row(names[job_id], job_id, f"[red]failed: {error['code']}", error["message"])
-        Console().print(table)
+        # Off a terminal (a pipe, a log) rich would wrap at 80 columns; the table keeps its natural width.
+        Console(width=None if sys.stdout.isatty() else 200).print(table)
         if first_work_s is not None:
             console.print(f"[dim]first job started extracting {first_work_s:.1f} s after submission[/dim]")
     for outcome in failed:
@@ -465,6 +489,22 @@ def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
         pass
     finally:
         embedded.stop()
+
+
+def _version(show: bool) -> None:
+    if show:
+        from importlib.metadata import version
+
+        typer.echo(f"streamapp {version('streamapp')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    show_version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
+                                                      help="Print the version and exit.")] = None,
+) -> None:
+    """Turn long videos into scored short clips."""
 
 
 def main() -> None:

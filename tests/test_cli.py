@@ -143,3 +143,24 @@ def test_usage_errors_exit_2_in_one_line(cli_env, tmp_path) -> None:
                                   "STREAMAPP_DATA_DIR": str(blocker / "data")}, timeout=60)
     assert result.returncode == 2 and "cannot create the data dir" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_inputs_that_cannot_be_video_fail_before_anything_is_queued(cli_env, tmp_path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.touch()
+    result = run_cli(["process", str(tmp_path / "missing.mp4"), str(tmp_path), str(empty), "--out",
+                      str(tmp_path / "out")], {**cli_env, "STREAMAPP_BROKER": "kafka://127.0.0.1:9"}, timeout=60)
+    # No broker answers on port 9: reaching it would be broker trouble (3), not these one-line refusals.
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [line.split(": ")[2] for line in lines] == ["input_missing", "input_missing", "input_empty"], lines
+    result = run_cli(["process", str(empty), "--out", str(empty)], cli_env, timeout=60)
+    assert result.returncode == 2 and "is a file" in result.stderr
+
+
+def test_version() -> None:
+    from importlib.metadata import version
+
+    result = subprocess.run([sys.executable, "-m", "streamapp", "--version"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == f"streamapp {version('streamapp')}"
