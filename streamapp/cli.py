@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -92,6 +93,12 @@ def require_broker(settings: Settings) -> str:
         die("no broker configured: set STREAMAPP_BROKER=kafka://host:9092 "
             "(`streamapp process` starts an embedded one by itself)", EXIT_USAGE)
     return settings.bootstrap_servers
+
+
+def quiet_client_logs() -> None:
+    """A client command reports broker trouble in one line of its own: aiokafka's per-attempt connection
+    errors ("Unable connect to ...") would bury it. Workers keep those logs: operators need them."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def local_input_problem(video: Path) -> tuple[str, str] | None:
@@ -224,6 +231,7 @@ def process(
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds (0: never).")] = 0,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
+    quiet_client_logs()
     settings = load_settings()
     options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
     if out.exists() and not out.is_dir():
@@ -388,6 +396,7 @@ def submit(
     keywords: KeywordOpt = None,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
+    quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
     options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
@@ -417,6 +426,7 @@ def status(
     A table can lag behind the log; when it says the job is still running, the log is read too and a
     terminal event there (done, failed) wins.
     """
+    quiet_client_logs()
     if not JOB_ID.fullmatch(job_id):
         die(f"no job {job_id!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
     settings = load_settings()
@@ -450,6 +460,7 @@ def status(
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic streamapp uses (safe to run again)."""
+    quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
     try:

@@ -53,7 +53,7 @@ class Submitter:
         self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
 
     async def __aenter__(self) -> Submitter:
-        await self._producer.start()
+        await started(self._producer)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -88,6 +88,16 @@ class JobOutcome:
         return self.state in ("done", "failed")
 
 
+async def started(client: AIOKafkaProducer | AIOKafkaConsumer) -> None:
+    """Start an aiokafka client; if the broker is away, close it before the error goes up (else aiokafka
+    adds "Unclosed ..." warnings to the one-line error the user sees)."""
+    try:
+        await client.start()
+    except BaseException:
+        await client.stop()
+        raise
+
+
 async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
     """The partitions of ``topic``, waiting up to ~5 s for the metadata; one-line error if it does not exist."""
     ids = consumer.partitions_for_topic(topic)
@@ -110,7 +120,7 @@ class Follower:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
 
     async def __aenter__(self) -> Follower:
-        await self._consumer.start()
+        await started(self._consumer)
         partitions = []
         for topic in (self.topics.job_status, self.topics.results):
             partitions += await topic_partitions(self._consumer, topic)
@@ -167,7 +177,7 @@ async def read_job_status(bootstrap: str, topics: Topics, job_id: str, timeout_s
     unknown id is answered at once instead of after the timeout.
     """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
+    await started(consumer)
     latest = None
     try:
         parts = await topic_partitions(consumer, topics.job_status)

@@ -164,3 +164,12 @@ def test_version() -> None:
     result = subprocess.run([sys.executable, "-m", "streamapp", "--version"], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == f"streamapp {version('streamapp')}"
+
+
+def test_a_dead_broker_is_one_line_for_every_client_command(cli_env, video, tmp_path) -> None:
+    env = {**cli_env, "STREAMAPP_BROKER": "kafka://127.0.0.1:9"}  # nothing listens on port 9
+    for args in (["submit", str(video)], ["status", "some-job"], ["process", str(video), "--out", str(tmp_path)]):
+        result = run_cli(args, env, timeout=60)
+        lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+        assert result.returncode == 3, (args, lines)
+        assert len(lines) == 1 and lines[0].startswith("error:"), (args, lines)
