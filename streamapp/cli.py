@@ -227,7 +227,7 @@ def process(
     aspect: AspectOpt = None,
     priority: PriorityOpt = PriorityChoice.normal,
     keywords: KeywordOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest(s) as JSON on stdout.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list: manifest or error per job.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds (0: never).")] = 0,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
@@ -295,7 +295,8 @@ def _report(outcomes: dict[str, JobOutcome], names: dict[str, str], out: Path, a
     if as_json:
         docs = [o.manifest if o.state == "done" else {"job_id": o.job_id, "path": names[o.job_id], "error": o.error}
                 for o in outcomes.values()]
-        sys.stdout.write(orjson.dumps(docs[0] if len(docs) == 1 else docs, option=orjson.OPT_INDENT_2).decode())
+        # One shape however many files: a list with one result per job, in the order given.
+        sys.stdout.write(orjson.dumps(docs, option=orjson.OPT_INDENT_2).decode())
         sys.stdout.write("\n")
     else:
         table = Table(title=f"streamapp: {len(outcomes)} job(s) in {total_s:.1f} s")
@@ -394,6 +395,7 @@ def submit(
     aspect: AspectOpt = None,
     priority: PriorityOpt = PriorityChoice.normal,
     keywords: KeywordOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print [{job_id, path}] as JSON.")] = False,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
     quiet_client_logs()
@@ -412,6 +414,9 @@ def submit(
     except Exception as exc:  # broker trouble: one line, no traceback
         die(f"could not publish to {bootstrap}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
             EXIT_INFRA)
+    if as_json:
+        typer.echo(orjson.dumps([{"job_id": j["job_id"], "path": j["request"]["path"]} for j in jobs]).decode())
+        return
     for job in jobs:
         typer.echo(f"{job['job_id']}\t{job['request']['path']}")
 

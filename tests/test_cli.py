@@ -47,7 +47,7 @@ def test_process_writes_clips_and_manifest(cli_env, video, tmp_path) -> None:
     result = run_cli(["process", str(video), "--out", str(tmp_path), "--max-clips", "3", "--min-duration", "6",
                       "--max-duration", "12", "--aspect", "1:1", "--json"], cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
-    manifest = json.loads(result.stdout)
+    [manifest] = json.loads(result.stdout)  # always a list, one result per file
     job_dir = tmp_path / manifest["job_id"]
     assert json.loads((job_dir / "manifest.json").read_text()) == manifest
     assert manifest["source"]["sha256"] and manifest["source"]["width"] == 320
@@ -89,7 +89,7 @@ def test_process_gives_post_ready_clips_of_a_talk(cli_env, talk, tmp_path) -> No
     result = run_cli(["process", talk["path"], "--out", str(tmp_path), "--max-clips", "2", "--min-duration", "6",
                       "--max-duration", "14", "--keyword", "flooding", "--json"], cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
-    manifest = json.loads(result.stdout)
+    [manifest] = json.loads(result.stdout)  # always a list, one result per file
     job_dir = tmp_path / manifest["job_id"]
     assert manifest["options"]["keywords"] == ["flooding"] and manifest["language"] == "en"
     width, height = output_size("9:16", 480)

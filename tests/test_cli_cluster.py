@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -22,10 +23,11 @@ def test_submit_then_status_until_done(worker, stack_env, tmp_path) -> None:
     video = tmp_path / "clip.mp4"
     make_test_video(video, duration_s=10.0, cuts_s=(5.0,), silences=(), burst=(6.0, 8.0), seed=31)
     result = cli(["submit", str(video), "--out", str(tmp_path), "--max-clips", "1", "--min-duration", "4",
-                  "--max-duration", "6", "--priority", "high"], stack_env)
+                  "--max-duration", "6", "--priority", "high", "--json"], stack_env)
     assert result.returncode == 0, result.stderr
-    job_id, path = result.stdout.strip().split("\t")
-    assert path == str(video)
+    [submitted] = json.loads(result.stdout)
+    job_id = submitted["job_id"]
+    assert submitted["path"] == str(video)
 
     def state() -> str:
         return cli(["status", job_id], stack_env).stdout
