@@ -179,6 +179,7 @@ def test_page_shows_jobs_clips_and_plot(page: Page, server: ServerThread, servic
     assert src.query == f"token={TOKEN}"
     track = page.locator("#clips article.clip video track").first
     assert urlsplit(track.get_attribute("src") or "").path == "/api/jobs/done1/files/clip-01.vtt"
+    assert track.get_attribute("default") is None  # captions are burned in: the track starts off
     # the browser really loads the clip (Range requests through the token query)
     page.wait_for_function("document.querySelector('#clips video').readyState >= 1", timeout=10000)
     assert page.evaluate("document.querySelector('#clips video').duration") == pytest.approx(3.0, abs=0.2)

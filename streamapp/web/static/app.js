@@ -245,7 +245,9 @@ function renderClips(jobId, manifest) {
       poster: clip.thumbnail ? fileUrl(jobId, clip.thumbnail) : null,
     });
     if (clip.captions_vtt) {
-      video.append(el("track", { kind: "captions", srclang: "en", label: "Captions", default: true,
+      // Burned-in captions are already in the picture: the subtitle track starts off, or they would show twice.
+      video.append(el("track", { kind: "captions", srclang: manifest.language || "en", label: "Captions",
+                                 default: clip.captions_burned === false,
                                  src: fileUrl(jobId, clip.captions_vtt) }));
     }
     const values = Object.values(clip.subscores || {});
@@ -264,6 +266,7 @@ function renderClips(jobId, manifest) {
       el("div", { class: "clip-head" },
          el("h3", { text: `#${index + 1} · ${clock(clip.start_s)}–${clock(clip.end_s)}` }),
          el("span", { class: "score", title: "score" }, String(Math.round(clip.score)), el("small", { text: " /100" }))),
+      clip.title ? el("h4", { class: "clip-title", text: clip.title }) : null,
       video,
       el("p", { class: "reason", text: clip.reason }),
       subscores,
