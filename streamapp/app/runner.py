@@ -83,6 +83,17 @@ def clip_loudness(signals: Signals, start_s: float, end_s: float) -> list[float]
     return [float(v) for v in db[first:last]]
 
 
+def finished_manifest(path: Path, job_id: str) -> dict[str, Any] | None:
+    """The manifest a completed export of ``job_id`` left at ``path``, or None (absent, another job's, unreadable)."""
+    try:
+        manifest = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    if isinstance(manifest, dict) and manifest.get("job_id") == job_id and isinstance(manifest.get("clips"), list):
+        return manifest
+    return None
+
+
 class StageRunner:
     def __init__(self, settings: Settings, pool: WorkPool, cache: ResultCache, send: Send) -> None:
         self.settings = settings
@@ -169,6 +180,14 @@ class StageRunner:
         started = time.perf_counter()
         options = job_options(self.settings, request)
         out_dir = Path(request["out_dir"]) / job_id
+        finished = await asyncio.to_thread(finished_manifest, out_dir / "manifest.json", job_id)
+        if finished is not None:
+            # This job's export already wrote everything (the manifest is written last): a re-run after a
+            # rebalance, or after a kill between the manifest and job_done, must not touch the folder again.
+            # It only says what was made; result consumers dedupe on job_id and clip id.
+            log.info("job %s was already exported; announcing it without rendering again", job_id)
+            await self._announce(job, finished, out_dir / "manifest.json")
+            return
         out_dir.mkdir(parents=True, exist_ok=True)
         render = {
             "long_side": self.settings.output_long_side,
@@ -217,9 +236,14 @@ class StageRunner:
                                   language=signals.language or None)
         manifest_path = out_dir / "manifest.json"
         await asyncio.to_thread(write_json_atomic, manifest_path, manifest)
-        for clip in clips:
+        await self._announce(job, manifest, manifest_path)
+
+    async def _announce(self, job: dict[str, Any], manifest: dict[str, Any], manifest_path: Path) -> None:
+        """The clips and the job's end on the results topic, then its terminal status."""
+        job_id = job["job_id"]
+        for clip in manifest["clips"]:
             await self.send("results", events.new_event("clip_ready", job_id, clip=clip))
         await self.send("results", events.new_event(
             "job_done", job_id, manifest_path=str(manifest_path), manifest=manifest))
-        await self.status(job, "done", "export", 1.0, timings_s=timings)
+        await self.status(job, "done", "export", 1.0, timings_s=manifest.get("timings_s", {}))
         metrics.JOBS_FINISHED.inc()
