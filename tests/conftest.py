@@ -26,7 +26,8 @@ from streamapp.transport.topics import Topics
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the embedded Tansu broker only, integration tests get up to three more tries (shown as R).
+    """On the embedded Tansu broker only, tests that form Faust consumer groups (a worker, or the mark
+    ``consumer_groups``) get up to three more tries (shown as R); no other test is ever rerun.
 
     The external bug they wait on: Tansu (now Nisshi, nisshi-io/nisshi) on memory storage answers
     concurrent rebalances across chained consumer groups with UNKNOWN_MEMBER_ID, as its compat FINDINGS
@@ -37,7 +38,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not _uses_embedded_broker():
         return
     for item in items:
-        if item.get_closest_marker("integration") and not item.get_closest_marker("flaky"):
+        groups = "worker" in getattr(item, "fixturenames", ()) or item.get_closest_marker("consumer_groups")
+        if groups and not item.get_closest_marker("flaky"):
             item.add_marker(pytest.mark.flaky(reruns=3, reruns_delay=2))
 
 

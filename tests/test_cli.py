@@ -43,6 +43,7 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.consumer_groups  # `process` runs a local worker
 def test_process_writes_clips_and_manifest(cli_env, video, tmp_path) -> None:
     result = run_cli(["process", str(video), "--out", str(tmp_path), "--max-clips", "3", "--min-duration", "6",
                       "--max-duration", "12", "--aspect", "1:1", "--json"], cli_env)
@@ -84,6 +85,7 @@ def _clip_loudness(path: Path) -> float:
     return integrated_lufs(np.concatenate(audio, axis=1), rate)
 
 
+@pytest.mark.consumer_groups  # `process` runs a local worker
 def test_process_gives_post_ready_clips_of_a_talk(cli_env, talk, tmp_path) -> None:
     """Edges between sentences, a layout per shot, captions inside the safe area, sound at -14 LUFS."""
     result = run_cli(["process", talk["path"], "--out", str(tmp_path), "--max-clips", "2", "--min-duration", "6",
@@ -114,6 +116,7 @@ def test_process_gives_post_ready_clips_of_a_talk(cli_env, talk, tmp_path) -> No
         assert clip["title"] and len(set(clip["title"].lower().rstrip("\u2026").split()) - heard) <= 1, clip["title"]
 
 
+@pytest.mark.consumer_groups  # `process` runs a local worker
 def test_a_failing_file_does_not_stop_the_others(cli_env, video, tmp_path) -> None:
     bogus = tmp_path / "bogus.mp4"
     bogus.write_text("this is text, not a video")

@@ -18,7 +18,7 @@ from tests.app.test_recovery import follow_jobs, new_worker
 from tests.app.test_worker import read_dead_letters
 from tests.videos import make_test_video
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups]  # workers of their own
 
 OPTIONS = {"max_clips": 1, "min_duration_s": 3.0, "max_duration_s": 6.0}
 

@@ -46,6 +46,7 @@ def test_ledger_in_order_keeps_no_set() -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.consumer_groups
 def test_a_skipped_submission_is_named_and_read_back(bootstrap: str) -> None:
     topic, group = f"holes-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
     tp = TopicPartition(topic, 0)
@@ -81,6 +82,7 @@ def test_a_skipped_submission_is_named_and_read_back(bootstrap: str) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.consumer_groups
 def test_wait_follows_marks_and_the_groups_starting_offset(bootstrap: str) -> None:
     topic, group = f"catch-up-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
     tp1 = TopicPartition(topic, 1)

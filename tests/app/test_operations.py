@@ -15,7 +15,7 @@ from streamapp.events import validate
 from tests.app.test_recovery import follow_jobs, fresh_videos, new_worker
 from tests.app.test_worker import read_topic
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups]  # workers of their own
 
 
 def test_backlog_grows_the_pool_and_raises_an_alert(stack_env, bootstrap, topics, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from streamapp.transport.topics import Topics
 from tests.conftest import WorkerProcess
 from tests.videos import make_test_video
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups]  # workers of their own
 
 OPTIONS = {"max_clips": 2, "min_duration_s": 5.0, "max_duration_s": 10.0}
 

@@ -16,7 +16,7 @@ import pytest
 
 from tests.faults.harness import BAD_INPUT_CODE, FaultPlan, Figures, run_faults
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups, pytest.mark.timeout(1800)]
 
 PLANS = {
     "bounded": FaultPlan(jobs=5, bad_inputs=1, kills=2, pauses=1, redis_restarts=1, workers=1,
