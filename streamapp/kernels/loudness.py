@@ -114,6 +114,17 @@ def k_weighting(sample_rate: int) -> np.ndarray:
     return np.array([shelf, hp], dtype=np.float64)
 
 
+# An IIR filter fed digital silence decays its state into subnormal numbers, which the CPU handles
+# about 20 times slower (measured: 0.15 s instead of 7 ms for 30 s of a talk with silent gaps). Values
+# this small are ~600 dB below full scale, so flushing them to zero changes no measurement.
+_SUBNORMAL_GUARD = 1e-30
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _flush(v: float) -> float:
+    return 0.0 if -_SUBNORMAL_GUARD < v < _SUBNORMAL_GUARD else v
+
+
 @njit(cache=True, nogil=True)
 def _kweighted_hops(
     x: np.ndarray, coefs: np.ndarray, state: np.ndarray, hop: int
@@ -131,8 +142,8 @@ def _kweighted_hops(
                 crossings += 1
             for s in range(2):  # direct form II transposed, one biquad after the other
                 y = coefs[s, 0] * v + state[s, 0]
-                state[s, 0] = coefs[s, 1] * v - coefs[s, 3] * y + state[s, 1]
-                state[s, 1] = coefs[s, 2] * v - coefs[s, 4] * y
+                state[s, 0] = _flush(coefs[s, 1] * v - coefs[s, 3] * y + state[s, 1])
+                state[s, 1] = _flush(coefs[s, 2] * v - coefs[s, 4] * y)
                 v = y
             acc += v * v
         power[k] = acc / hop
@@ -176,8 +187,8 @@ def _biquads(x: np.ndarray, coefs: np.ndarray) -> np.ndarray:
         v = np.float64(x[i])
         for k in range(coefs.shape[0]):  # direct form II transposed, one biquad after the other
             y = coefs[k, 0] * v + s[k, 0]
-            s[k, 0] = coefs[k, 1] * v - coefs[k, 3] * y + s[k, 1]
-            s[k, 1] = coefs[k, 2] * v - coefs[k, 4] * y
+            s[k, 0] = _flush(coefs[k, 1] * v - coefs[k, 3] * y + s[k, 1])
+            s[k, 1] = _flush(coefs[k, 2] * v - coefs[k, 4] * y)
             v = y
         out[i] = v
     return out
