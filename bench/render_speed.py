@@ -4,11 +4,17 @@ Usage: python bench/render_speed.py [SOURCE] [--start 5] [--dur 20] [--reps 2]
 Needs the ffmpeg CLI (bench only: apt-get install -y ffmpeg). Prints frames/s and, per rep, the ratio of
 ours to ffmpeg run back to back (order alternating), with the median over reps; also CPU ms per frame
 (user+sys, all threads), which a shared machine's load disturbs far less than wall time.
+
+The ffmpeg side is the command that makes the same clip: the same crop path (each split panel's too),
+scale, x264 settings and, since our clips' sound is mastered to -14 LUFS / -1 dBTP, ffmpeg's two-pass
+linear loudnorm to the same target (a measuring pass over the clip's audio, then the render). With
+``--sound as-is`` both sides leave the sound as it is.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -83,27 +89,49 @@ def crop_expr(path: list[dict], key: str) -> str:
     return expr
 
 
-def run_ffmpeg(src: str, start: float, dur: float, box: tuple, size: tuple, out: str, ass: str | None,
-               panels: list[tuple[tuple, tuple]] | None = None, path: list[dict] | None = None) -> float:
-    """The same clip through the ffmpeg CLI: one crop and scale (following ``path`` when it moves), or
-    (split) two crops stacked."""
+def crop_filter(path: list[dict], size: tuple[int, int]) -> str:
+    """ffmpeg's crop (moving along ``path`` when it moves) and bicubic scale to ``size``."""
+    w, h = path[0]["w"], path[0]["h"]
+    x, y = path[0]["x"], path[0]["y"]
+    if len(path) > 1:
+        x, y = f"'{crop_expr(path, 'x')}'", f"'{crop_expr(path, 'y')}'"
+    return f"crop={w}:{h}:{x}:{y},scale={size[0]}:{size[1]}:flags=bicubic"
+
+
+LOUDNORM = "loudnorm=I=-14:TP=-1:LRA=50"  # our mastering's target; LRA wide so loudnorm stays linear
+
+
+def loudnorm_measured(src: str, start: float, dur: float) -> str:
+    """ffmpeg's first loudnorm pass over the clip's audio: the filter for the second, linear pass."""
+    run = subprocess.run(["ffmpeg", "-hide_banner", "-nostats", "-ss", f"{start}", "-i", src, "-t", f"{dur}",
+                          "-vn", "-af", f"{LOUDNORM}:print_format=json", "-f", "null", "-"],
+                         check=True, capture_output=True, text=True)
+    m = json.loads(run.stderr[run.stderr.rindex("{"):run.stderr.rindex("}") + 1])
+    return (f"{LOUDNORM}:linear=true:measured_I={m['input_i']}:measured_TP={m['input_tp']}:"
+            f"measured_LRA={m['input_lra']}:measured_thresh={m['input_thresh']}:offset={m['target_offset']}")
+
+
+def run_ffmpeg(src: str, start: float, dur: float, size: tuple, out: str, ass: str | None,
+               path: list[dict], panels: list[dict], master: bool) -> float:
+    """The same clip through the ffmpeg CLI: one crop following ``path``, or (split) each panel's crop
+    stacked; with ``master``, the two loudnorm passes (both timed)."""
     if panels:
-        (b1, r1), (b2, r2) = panels
-        vf = (f"split[a][b];[a]crop={b1[2]}:{b1[3]}:{b1[0]}:{b1[1]},scale={r1[2]}:{r1[3]}:flags=bicubic[t];"
-              f"[b]crop={b2[2]}:{b2[3]}:{b2[0]}:{b2[1]},scale={r2[2]}:{r2[3]}:flags=bicubic[u];[t][u]vstack")
+        labels = [f"p{i}" for i in range(len(panels))]
+        vf = f"split={len(panels)}" + "".join(f"[i{i}]" for i in range(len(panels))) + ";" + "".join(
+            f"[i{i}]{crop_filter(p['crop_path'], (p['w'], p['h']))}[{lab}];" for i, (p, lab) in
+            enumerate(zip(panels, labels, strict=True))) + "".join(f"[{lab}]" for lab in labels) + \
+            f"vstack={len(panels)}"
     else:
-        x, y, w, h = box
-        if path and len(path) > 1:
-            x, y = f"'{crop_expr(path, 'x')}'", f"'{crop_expr(path, 'y')}'"
-        vf = f"crop={w}:{h}:{x}:{y},scale={size[0]}:{size[1]}:flags=bicubic"
+        vf = crop_filter(path, size)
     if ass:
         vf += f",ass={ass}"
+    t0 = time.perf_counter()
+    af = ["-af", loudnorm_measured(src, start, dur)] if master else []
     cmd = [
         "ffmpeg", "-y", "-loglevel", "error", "-ss", f"{start}", "-i", src, "-t", f"{dur}", "-filter_complex", vf,
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
+        *af, "-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-movflags", "+faststart", out,
     ]
-    t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t0
 
@@ -115,7 +143,10 @@ def main() -> None:
     ap.add_argument("--dur", type=float, default=20.0)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--aspect", default="9:16")
+    ap.add_argument("--sound", choices=("mastered", "as-is"), default="mastered",
+                    help="mastered: both sides normalise loudness to -14 LUFS (our default); as-is: neither does")
     args = ap.parse_args()
+    master = args.sound == "mastered"
     if not shutil.which("ffmpeg"):
         sys.exit("ffmpeg CLI not found: apt-get install -y ffmpeg (bench only)")
     size = output_size(args.aspect, 1920)
@@ -128,7 +159,7 @@ def main() -> None:
     cuts = [c for c in signals.cuts_s if start < c < end]
     # Who speaks, for the active-speaker and split layouts (as the export stage passes it).
     speech_db = signals.loudness_db[round(start / signals.hop_s):round(end / signals.hop_s) + 1]
-    params = RenderParams(*size, crf=23, preset="veryfast")
+    params = RenderParams(*size, crf=23, preset="veryfast", loudness_lufs=-14.0 if master else None)
     tmp = tempfile.mkdtemp(prefix="bench-render-")
     ass = os.path.join(tmp, "caps.ass")
     write_ass(words, start, end, *size, ass)
@@ -137,16 +168,15 @@ def main() -> None:
     fps_of: dict[str, list[float]] = {}
     cpu_of: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {"plain": [], "captions": []}
-    box = None
-    path: list[dict] | None = None
-    panels: list[tuple[tuple, tuple]] = []
+    path: list[dict] = []
+    panels: list[dict] = []
     layout = "?"
     for rep in range(args.reps):
         # Alternate who goes first, so a load spike on the shared machine does not always hit the same side.
         for caps in (False, True):
             order = ("ours", "ffmpeg") if rep % 2 == 0 else ("ffmpeg", "ours")
-            if box is None:
-                order = ("ours", "ffmpeg")  # ffmpeg needs the crop box that our render picked
+            if not path and not panels:
+                order = ("ours", "ffmpeg")  # ffmpeg needs the crop path that our render planned
             rep_fps = {}
             for who in order:
                 name = who + ("+captions" if caps else "")
@@ -158,15 +188,13 @@ def main() -> None:
                                     words=words if caps else None, caption_style="bold", cuts_s=cuts,
                                     speech_db=speech_db)
                     wall = time.perf_counter() - t0
-                    k = (r.crop_path or r.panels[0]["crop_path"])[0]
-                    box = (k["x"], k["y"], k["w"], k["h"])
-                    path = r.crop_path if r.crop_path and len({(c["w"], c["h"]) for c in r.crop_path}) == 1 else None
-                    panels = [((p["crop_path"][0]["x"], p["crop_path"][0]["y"], p["crop_path"][0]["w"],
-                                p["crop_path"][0]["h"]), (p["x"], p["y"], p["w"], p["h"])) for p in r.panels]
-                    layout = r.layout
+                    path, panels, layout = r.crop_path, r.panels, r.layout
+                    if len({(c["w"], c["h"]) for c in path}) > 1:
+                        sys.exit("the clip's crop changes size (more than one layout): ffmpeg has no equivalent "
+                                 "single command; pick a range of one layout")
                 else:
-                    wall = run_ffmpeg(args.source, start, args.dur, box, size, out, ass if caps else None, panels,
-                                      path)
+                    wall = run_ffmpeg(args.source, start, args.dur, size, out, ass if caps else None, path, panels,
+                                      master)
                 ru1 = resource.getrusage(resource.RUSAGE_SELF if who == "ours" else resource.RUSAGE_CHILDREN)
                 cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
                 n = count_frames(out)
@@ -176,8 +204,10 @@ def main() -> None:
                 print(f"  rep {rep + 1} {name:16s} {n / wall:6.1f} frames/s ({wall:.1f} s, cpu {cpu:.1f} s)")
             ratios["captions" if caps else "plain"].append(rep_fps["ours"] / rep_fps["ffmpeg"])
     med = statistics.median
-    moving = f"the same moving crop, {len(path)} keyframes" if path else "the same box"
-    print(f"crop box {box} (layout {layout}; ffmpeg uses {moving}); load average {os.getloadavg()[0]:.1f}")
+    keys = [len(p["crop_path"]) for p in panels] if panels else [len(path)]
+    sound = "two-pass loudnorm to -14 LUFS, as ours" if master else "sound as it is, as ours"
+    print(f"layout {layout}; ffmpeg follows the same crop path(s), {keys} keyframes; {sound}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"median of {args.reps}: " + ", ".join(f"{k} {med(v):.1f} fps ({med(cpu_of[k]):.1f} cpu-ms/frame)"
                                                  for k, v in fps_of.items()))
     for key, target in (("plain", 0.9), ("captions", 0.75)):
