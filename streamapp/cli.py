@@ -29,8 +29,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streamapp.app.jobs import TERMINAL
-from streamapp.client import Follower, JobOutcome, Submitter, read_job_status, submission
+from streamapp.app.jobs import TERMINAL, public_job
+from streamapp.client import Follower, JobOutcome, Submitter, read_job_record, submission
 from streamapp.errors import StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
@@ -244,7 +244,7 @@ def process(
         raise typer.Exit(EXIT_JOB_FAILED)
     jobs = [submission(video, out, priority=priority.value, options=options) for video in videos]
     names = {job["job_id"]: Path(job["request"]["path"]).name for job in jobs}
-    topics = Topics(settings.topic_prefix, settings.app_id)
+    topics = settings.topics
     embedded: EmbeddedBroker | None = None
     worker: LocalWorker | None = None
     started = time.monotonic()
@@ -405,7 +405,7 @@ def submit(
     jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options) for v in videos]
 
     async def publish() -> None:
-        async with Submitter(bootstrap, Topics(settings.topic_prefix, settings.app_id)) as submitter:
+        async with Submitter(bootstrap, settings.topics) as submitter:
             for job in jobs:
                 await submitter.submit(job)
 
@@ -426,10 +426,10 @@ def status(
     job_id: Annotated[str, typer.Argument(help="The job id printed by submit.")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Show a job's state: from a worker's job table, or else from the job-status topic.
+    """Show a job's state: from a worker's API, or else folded from the job's partition of the job-status log.
 
-    A table can lag behind the log; when it says the job is still running, the log is read too and a
-    terminal event there (done, failed) wins.
+    A worker's answer can lag behind the log; when it says the job is still running, the log is read too and
+    the job's end there (done, failed) wins.
     """
     quiet_client_logs()
     if not JOB_ID.fullmatch(job_id):
@@ -438,14 +438,15 @@ def status(
     job = None
     with contextlib.suppress(OSError, ValueError):
         host = "127.0.0.1" if settings.web_host in ("0.0.0.0", "::", "") else settings.web_host
-        url = f"http://{host}:{settings.web_port}/jobs/{job_id}"
+        url = f"http://{host}:{settings.web_port}/api/jobs/{job_id}"
         headers = {"Authorization": f"Bearer {settings.api_token}"} if settings.api_token else {}
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=3) as response:  # noqa: S310
             job = orjson.loads(response.read())
     if job is None or job.get("state") not in TERMINAL:
         bootstrap = require_broker(settings)
         try:
-            logged = asyncio.run(read_job_status(bootstrap, Topics(settings.topic_prefix, settings.app_id), job_id))
+            record = asyncio.run(read_job_record(bootstrap, settings.topics, job_id))
+            logged = None if record is None else public_job(record)
         except (KafkaError, OSError, StreamappError) as exc:
             if job is None:
                 die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
@@ -469,7 +470,7 @@ def topics_create() -> None:
     settings = load_settings()
     bootstrap = require_broker(settings)
     try:
-        created = asyncio.run(ensure_topics(bootstrap, Topics(settings.topic_prefix, settings.app_id).specs(),
+        created = asyncio.run(ensure_topics(bootstrap, settings.topics.specs(),
                                               replication=settings.topic_replication))
     except StreamappError as exc:
         die(exc.message, EXIT_INFRA)
@@ -497,7 +498,7 @@ def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
             die(exc.message, EXIT_INFRA)
         settings = load_settings()
         asyncio.run(ensure_topics(embedded.url.removeprefix("kafka://"),
-                                  Topics(settings.topic_prefix, settings.app_id).specs()))
+                                  settings.topics.specs()))
         typer.echo(f"embedded broker at {embedded.url}; export STREAMAPP_BROKER={embedded.url}")
         while wait_for_port(embedded.host, embedded.port, 1.0):
             time.sleep(1.0)

@@ -6,6 +6,7 @@ Used by the CLI and by tests; it talks to the broker directly with aiokafka.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,10 +18,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamapp import events
-from streamapp.app.jobs import RANK
+from streamapp.app.jobs import RANK, fold
 from streamapp.errors import TransientError
 from streamapp.media.fetch import is_url
-from streamapp.transport.topics import Topics, partition_for_priority
+from streamapp.transport.topics import Topics, job_partition, partition_for_priority
 
 
 def new_job_id() -> str:
@@ -170,30 +171,30 @@ def apply_event(outcome: JobOutcome, event: dict[str, Any]) -> None:
         outcome.stage = event.get("stage", outcome.stage)
 
 
-async def read_job_status(bootstrap: str, topics: Topics, job_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
-    """The newest status of a job, read from the job-status topic from the beginning to its current end.
-
-    Stops as soon as every partition has been read to the end offset it had when reading began, so an
-    unknown id is answered at once instead of after the timeout.
-    """
+async def read_job_record(bootstrap: str, topics: Topics, job_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
+    """A job's record folded from its whole log, as the jobs table would hold it once caught up; None when the
+    log has no event of the job. Reads only the job's partition, from its start to the end it had when
+    reading began, so the answer is never older than anything published before the call."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await started(consumer)
-    latest = None
+    record = None
+    key = job_id.encode()
     try:
         parts = await topic_partitions(consumer, topics.job_status)
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
+        tp = TopicPartition(topics.job_status, job_partition(job_id, len(parts)))
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            positions = [await consumer.position(tp) for tp in parts]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, parts, strict=True)):
-                break
-            batch = await consumer.getmany(timeout_ms=200)
-            for messages in batch.values():
+        while await consumer.position(tp) < end:
+            if time.monotonic() > deadline:
+                raise TransientError(f"reading the job log of {job_id} took over {timeout_s:.0f} s",
+                                     code="broker_unavailable")
+            for messages in (await consumer.getmany(tp, timeout_ms=200)).values():
                 for message in messages:
-                    if message.key == job_id.encode():
-                        latest = orjson.loads(message.value)
+                    if message.key == key and message.offset < end:
+                        with contextlib.suppress(events.EventError, KeyError):
+                            record = fold(record, events.decode(message.value or b"", 64 * 1024 * 1024)) or record
     finally:
         await consumer.stop()
-    return latest
+    return record

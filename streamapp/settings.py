@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streamapp.transport.topics import JOB_PARTITIONS, Topics
+
 Priority = Literal["high", "normal", "low"]
 CaptionStyleName = Literal["bold", "karaoke", "clean", "minimal"]  # streamapp.captions.PRESETS
 X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     topic_prefix: str = "streamapp"
     topic_replication: int = Field(1, ge=1, le=10, description="replication factor of the topics it creates")
     app_id: str = "streamapp"
+    job_partitions: int = Field(JOB_PARTITIONS, ge=1, le=1024, description="partitions of the job topics when "
+                                "streamapp creates them: the most workers that share the work (an existing "
+                                "deployment keeps the count its topics have)")
     redis_url: str = "redis://127.0.0.1:6379/0"
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
@@ -171,6 +176,11 @@ class Settings(BaseSettings):
         if not self.broker:
             raise RuntimeError("no broker configured")
         return self.broker.removeprefix("kafka://").replace(";", ",")
+
+    @property
+    def topics(self) -> Topics:
+        """Every topic name and partition count this deployment uses."""
+        return Topics(self.topic_prefix, self.app_id, self.job_partitions)
 
     @property
     def jobs_dir(self) -> Path:

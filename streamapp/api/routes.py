@@ -33,6 +33,7 @@ from jsonschema import Draft202012Validator
 from streamapp import events
 from streamapp.api.openapi import openapi_document
 from streamapp.api.service import JobService
+from streamapp.app.jobs import public_job
 from streamapp.errors import InputError, StreamappError, TransientError
 
 log = logging.getLogger("streamapp.api")
@@ -44,8 +45,6 @@ PRIORITIES = ("high", "normal", "low")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
-PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
-                 "updated_at", "retry_at")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
                  ".vtt": "text/vtt; charset=utf-8", ".srt": "application/x-subrip; charset=utf-8",
                  ".json": "application/json", ".otio": "application/json"}
@@ -104,17 +103,6 @@ def status_of(exc: StreamappError) -> int:
     if isinstance(exc, TransientError):
         return 503
     return 400 if exc.permanent else 500
-
-
-def public_job(record: dict[str, Any]) -> dict[str, Any]:
-    """The part of a job record the API shows (records also carry candidates, paths and other internals)."""
-    job = {name: record[name] for name in PUBLIC_FIELDS if name in record}
-    request = record.get("request")
-    if isinstance(request, dict):
-        job.setdefault("path", request.get("path"))
-        job.setdefault("priority", request.get("priority"))
-        job["options"] = request.get("options", {})
-    return job
 
 
 @lru_cache(maxsize=1)

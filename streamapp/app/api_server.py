@@ -57,7 +57,7 @@ def run_api(settings: Settings) -> None:
     if token_required(settings.web_host) and not settings.api_token:
         raise StreamappError(f"the API would listen on {settings.web_host} without a token: set STREAMAPP_API_TOKEN",
                              code="config_invalid", permanent=True)
-    topics = Topics(settings.topic_prefix, settings.app_id)
+    topics = settings.topics
 
     async def build() -> web.Application:
         await ensure_topics(settings.bootstrap_servers, topics.specs(), replication=settings.topic_replication)

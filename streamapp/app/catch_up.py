@@ -87,6 +87,9 @@ class AppliedOffsets:
         self._orphans: set[tuple[TopicPartition, int, int]] = set()
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        # Partitions whose marks reached the log end read after this worker got them: their table view
+        # holds every event written before it took over (a job's end included).
+        self._reached: set[TopicPartition] = set()
 
     def mark(self, topic: str, partition: int, offset: int) -> None:
         self._ledgers.setdefault(TopicPartition(topic, partition), Ledger()).mark(offset)
@@ -94,6 +97,7 @@ class AppliedOffsets:
     async def assigned(self, partitions: Iterable[tuple[str, int]]) -> None:
         """Call when partitions are (re)assigned, before their events flow: reads where the group stands."""
         held = {TopicPartition(topic, partition) for topic, partition in partitions}
+        self._reached &= held
         for tp in [tp for tp in self._ledgers if tp not in held]:
             ledger = self._ledgers.pop(tp)
             if (hole := ledger.hole()) is not None:
@@ -168,9 +172,15 @@ class AppliedOffsets:
             if not phase:
                 continue
             ends = await (await self._offsets_client()).end_offsets(sorted(phase))
-            while behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}):
+            while lagging := behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}):
+                self._reached |= phase - set(lagging)
                 await asyncio.sleep(0.02)
+            self._reached |= phase
         return True
+
+    def reached(self, topic: str, partition: int) -> bool:
+        """Whether this worker has applied, since it got the partition, every event its log held then."""
+        return TopicPartition(topic, partition) in self._reached
 
     async def _offsets_client(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -7,6 +7,7 @@ so a redelivered or duplicated event cannot undo progress.
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from typing import Any
 
 STATES = ("queued", "extracting", "scoring", "exporting", "done", "failed")
@@ -15,6 +16,9 @@ RANK = {"queued": 0, "extracting": 1, "scoring": 2, "exporting": 3, "done": 4, "
 PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
 # Which stage runs a job in each live state.
 STAGE_OF_STATE = {"queued": "extract", "extracting": "extract", "scoring": "score", "exporting": "export"}
+# What a job record shows outside (records also carry candidates, paths and other internals).
+PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
+                 "updated_at", "retry_at")
 CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_path", "candidates", "timings_s",
            "retry_at", "partition")
 
@@ -62,3 +66,40 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random | No
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**(attempt-1))]."""
     ceiling = min(cap_s, base_s * (2 ** max(attempt - 1, 0)))
     return (rng or random).uniform(0.0, ceiling)
+
+
+class EndedJobs:
+    """Jobs known to have ended (done or failed): from the table, or from this worker's own terminal
+    events before the table has folded them. Nothing non-terminal is published for these jobs, so a
+    progress report or a relay still in flight cannot land in the job log after the job's end.
+    The oldest are forgotten past ``limit``; by then the table has long recorded their end."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def note(self, job_id: str) -> None:
+        self._ids[job_id] = None
+        self._ids.move_to_end(job_id)
+        while len(self._ids) > self._limit:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, job_id: object) -> bool:
+        return job_id in self._ids
+
+
+def ends_job(event: dict[str, Any]) -> bool:
+    """Whether publishing ``event`` ends its job: a terminal status, or the job's result."""
+    return event.get("type") in ("job_done", "job_failed") or (
+        event.get("type") == "job_status" and event.get("state") in TERMINAL)
+
+
+def public_job(record: dict[str, Any]) -> dict[str, Any]:
+    """The part of a job record the API shows (records also carry candidates, paths and other internals)."""
+    job = {name: record[name] for name in PUBLIC_FIELDS if name in record}
+    request = record.get("request")
+    if isinstance(request, dict):
+        job.setdefault("path", request.get("path"))
+        job.setdefault("priority", request.get("priority"))
+        job["options"] = request.get("options", {})
+    return job

@@ -25,11 +25,12 @@ from streamapp.processes import die_with_parent
 _progress_queue: Any = None  # set in each child by _init_child
 
 
-def _exit_with_parent() -> None:
-    """A pool process must not outlive its worker: a SIGKILLed worker leaves no renders running on."""
-    parent = os.getppid()
-    die_with_parent(signal.SIGKILL)  # Linux: the kernel kills us when the parent dies
-    if os.getppid() != parent:
+def _exit_with_parent(parent: int) -> None:
+    """A pool process must not outlive its worker (pid ``parent``): a SIGKILLed worker leaves no renders
+    running on. ``parent`` comes from the worker itself: a spawned child imports for a second or more
+    before this runs, and a worker killed meanwhile would otherwise leave it re-parented and unaware."""
+    die_with_parent(signal.SIGKILL)  # Linux: the kernel kills us when the parent dies from now on
+    if os.getppid() != parent:  # it died before that was armed
         os._exit(1)
 
     def watch() -> None:  # elsewhere: notice the re-parenting within a second
@@ -40,10 +41,10 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _init_child(progress_queue: Any) -> None:
+def _init_child(progress_queue: Any, parent: int) -> None:
+    _exit_with_parent(parent)
     global _progress_queue
     _progress_queue = progress_queue
-    _exit_with_parent()
 
 
 def report_progress(job_id: str, stage: str, fraction: float) -> None:
@@ -64,7 +65,7 @@ class WorkPool:
 
     def _new_executor(self, size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=size, mp_context=self._context, initializer=_init_child, initargs=(self.progress,)
+            max_workers=size, mp_context=self._context, initializer=_init_child, initargs=(self.progress, os.getpid())
         )
 
     def resize(self, size: int, keep_processes: bool = False) -> None:

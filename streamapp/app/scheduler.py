@@ -31,6 +31,8 @@ HANDOFF_TIMEOUT_S = 120.0
 # Before starting a job, wait at most this long for the agents to apply the events already in their logs
 # (a submission on its way to the table may outrank the waiting jobs).
 CATCH_UP_TIMEOUT_S = 2.0
+# How often a job on a partition that stays behind has its own log read instead (start_from_log).
+LOG_CHECK_EVERY_S = 5.0
 
 
 def one_line(exc: BaseException) -> dict[str, str]:
@@ -58,6 +60,8 @@ class Scheduler:
         owns: Callable[[int], bool | None],
         capacity: Callable[[], int],
         caught_up: Callable[[float], Awaitable[bool]] | None = None,
+        applied_all: Callable[[int], bool] | None = None,
+        read_log: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
@@ -65,6 +69,12 @@ class Scheduler:
         self._owns = owns
         self._capacity = capacity
         self._caught_up = caught_up
+        # Whether this worker has applied every event its job-status partition held when it got it. Until
+        # then the table may not know of a job's end (a done still on its way), so none of its jobs start.
+        self._applied_all = applied_all or (lambda partition: True)
+        # A job's record folded from its own log: the truth for a job whose partition is not caught up.
+        self._read_log = read_log
+        self._log_checked: dict[str, float] = {}  # job id -> when its log was last read for that
         self.running: dict[str, tuple[asyncio.Task[None], int]] = {}
         self.handed_off: dict[str, tuple[int, float]] = {}
         # A failure or a retry is recorded through Kafka; until the table shows it, these keep the job
@@ -77,8 +87,9 @@ class Scheduler:
         rebalance or the table's recovery makes that unknown."""
         return self._owns(partition)
 
-    def pick(self, now: float) -> list[dict[str, Any]]:
-        """The jobs to start now, in order, given free capacity."""
+    def pick(self, now: float, caught_up_only: bool = True) -> list[dict[str, Any]]:
+        """The jobs to start now, in order, given free capacity (with ``caught_up_only`` False: those that
+        would be, once their partitions are caught up)."""
         free = self._capacity() - len(self.running)
         if free <= 0:
             return []
@@ -86,7 +97,8 @@ class Scheduler:
         for record in self._records():
             if not record or record["job_id"] in self.running or not runnable(record, now):
                 continue
-            if self._owns(int(record.get("partition", -1))) is not True:
+            partition = int(record.get("partition", -1))
+            if self._owns(partition) is not True or (caught_up_only and not self._applied_all(partition)):
                 continue
             if now < self.retry_after.get(record["job_id"], 0.0):
                 continue
@@ -97,32 +109,65 @@ class Scheduler:
         ready.sort(key=schedule_key)
         return ready[:free]
 
-    def tick(self) -> None:
-        now = time.time()
+    def release(self, kept: Callable[[int], bool]) -> None:
+        """Stop the jobs whose partition this worker no longer holds (``kept`` says which it does), at once:
+        their new owner may start them as soon as it has caught up, and two runs must not overlap."""
         for job_id, (task, partition) in list(self.running.items()):
-            # Only a settled assignment without the partition means the job moved; a rebalance that
-            # keeps it must not interrupt the work.
-            if self._owns(partition) is False and not task.done():
+            if not kept(partition) and not task.done():
                 log.info("job %s moved to another worker; letting it go", job_id)
                 task.cancel()
-        for memo in (self.handed_off, self.retry_after):  # forget what the table has long caught up with
+
+    def tick(self) -> None:
+        now = time.time()
+        # Only a settled assignment without the partition means the job moved; a rebalance that keeps it
+        # must not interrupt the work.
+        self.release(lambda partition: self._owns(partition) is not False)
+        for memo in (self.handed_off, self.retry_after, self._log_checked):  # forget what is long caught up
             for job_id in [j for j, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600]:
                 memo.pop(job_id, None)
         for record in self.pick(now):
-            task = asyncio.create_task(self._run(record), name=f"job-{record['job_id']}")
-            self.running[record["job_id"]] = (task, int(record.get("partition", -1)))
+            self._start(record)
         metrics.POOL_BUSY.labels("all").set(len(self.running))
+
+    def _start(self, record: dict[str, Any]) -> None:
+        task = asyncio.create_task(self._run(record), name=f"job-{record['job_id']}")
+        self.running[record["job_id"]] = (task, int(record.get("partition", -1)))
+
+    async def start_from_log(self) -> None:
+        """Jobs whose partition is still not caught up after the wait: the agent may be stalled on it (the
+        embedded broker can leave a new owner's fetch of a partition idle after a rebalance). Each such
+        job is started only from its record folded from its own log, which holds its latest event; a job
+        whose log says it ended is never started."""
+        if self._read_log is None:
+            return
+        now = time.time()
+        for record in self.pick(now, caught_up_only=False):
+            partition, job_id = int(record.get("partition", -1)), record["job_id"]
+            if self._applied_all(partition) or now - self._log_checked.get(job_id, 0.0) < LOG_CHECK_EVERY_S:
+                continue
+            self._log_checked[job_id] = now
+            logged = await self._read_log(job_id)
+            if logged is None or self._owns(partition) is not True or job_id in self.running:
+                continue
+            if runnable(logged, time.time()) and RANK[logged["state"]] >= RANK[record["state"]]:
+                log.info("job %s: its partition is not caught up; starting it from its log (%s)", job_id,
+                         logged["state"])
+                self._start({**logged, "partition": partition})
 
     async def loop(self) -> None:
         while True:
             try:
-                if self._caught_up is not None and self.pick(time.time()):
-                    await self._caught_up(CATCH_UP_TIMEOUT_S)  # False (timed out): choose with what is known
+                if self._caught_up is not None and self.pick(time.time(), caught_up_only=False):
+                    await self._caught_up(CATCH_UP_TIMEOUT_S)  # False (timed out): the log decides below
                 self.tick()
+                await self.start_from_log()
             except Exception:  # the loop must outlive any single bad record
                 log.exception("scheduler tick failed")
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation that arrives as the
+            # event is set, and the loop would then outlive the worker's shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), timeout=1.0)
+                async with asyncio.timeout(1.0):
+                    await self.wake.wait()
             self.wake.clear()
 
     async def _run(self, record: dict[str, Any]) -> None:

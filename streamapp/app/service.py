@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from streamapp.app.jobs import TERMINAL
 from streamapp.app.runner import check_input_path, job_options
 from streamapp.client import submission
 from streamapp.errors import InputError
@@ -38,12 +39,21 @@ def score_curve(signals: Signals, window_s: float, weights: dict[str, float], ke
 
 
 class WorkerJobService:
+    """``lookup`` reads this worker's jobs table; ``whole`` says whether that table is the whole truth for a
+    job (this worker holds the job's partition and has applied its log); otherwise ``read_log`` folds the
+    job's record from the log itself, so any worker answers for any job, never with a state older than
+    the job's end."""
+
     def __init__(self, settings: Settings, records: Callable[[], list[dict[str, Any]]],
-                 lookup: Callable[[str], dict[str, Any] | None], submit: Submit) -> None:
+                 lookup: Callable[[str], dict[str, Any] | None], submit: Submit,
+                 whole: Callable[[str], bool] | None = None,
+                 read_log: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None) -> None:
         self.settings = settings
         self._records = records
         self._lookup = lookup
         self._submit = submit
+        self._whole = whole or (lambda job_id: True)
+        self._read_log = read_log
 
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         jobs = [r for r in self._records() if state is None or r["state"] == state]
@@ -51,7 +61,10 @@ class WorkerJobService:
         return jobs[:limit]
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
-        return self._lookup(job_id)
+        record = self._lookup(job_id)
+        if self._read_log is None or self._whole(job_id) or (record and record["state"] in TERMINAL):
+            return record
+        return await self._read_log(job_id) or record
 
     async def submit(self, path: str, options: dict[str, Any], priority: str) -> dict[str, Any]:
         if is_url(path):

@@ -22,7 +22,7 @@ from faust.types import TP
 
 from streamapp import events, metrics
 from streamapp.api import add_routes, token_required
-from streamapp.api.routes import authorized, error_response, public_job
+from streamapp.api.routes import authorized, error_response
 from streamapp.app import jobs as job_records
 from streamapp.app import tasks
 from streamapp.app.catch_up import AppliedOffsets
@@ -32,19 +32,20 @@ from streamapp.app.runner import StageRunner
 from streamapp.app.scheduler import Scheduler, one_line
 from streamapp.app.service import WorkerJobService
 from streamapp.cache import ResultCache
+from streamapp.client import read_job_record
 from streamapp.errors import EventError, StreamappError, TransientError
 from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
 from streamapp.settings import Settings
 from streamapp.transport import codec
-from streamapp.transport.topics import JOB_PARTITIONS, Topics, partition_for_priority
+from streamapp.transport.topics import Topics, job_partition, partition_for_priority
 
 log = logging.getLogger("streamapp.worker")
 
 
 def create_app(settings: Settings) -> faust.App:
     codec.register()
-    topics = Topics(settings.topic_prefix, settings.app_id)
+    topics = settings.topics
     app = faust.App(
         settings.app_id,
         broker=settings.broker,
@@ -68,7 +69,7 @@ def create_app(settings: Settings) -> faust.App:
         # rebalance, and Faust's check would then crash the worker (faust issue 158). The table holds
         # everything up to that offset, so nothing is lost by skipping the check.
         recovery_consistency_check=False,
-        topic_partitions=JOB_PARTITIONS,
+        topic_partitions=topics.job_partitions,
     )
     _register(app, settings, topics)
     return app
@@ -86,13 +87,27 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         "metrics": app.topic(topics.metrics, **raw),
         "ops": app.topic(topics.ops, **raw),
     }
-    jobs = app.Table("jobs", default=None, partitions=JOB_PARTITIONS, key_type=str)
+    jobs = app.Table("jobs", default=None, partitions=topics.job_partitions, key_type=str)
     pool = WorkPool(settings.pool_size)
     cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
     metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
 
+    ended = job_records.EndedJobs()
+
+    def after_end(event: dict[str, Any]) -> bool:
+        """A non-terminal status for a job that has ended: published, it would move the log backwards."""
+        if event.get("type") != "job_status" or event["state"] in job_records.TERMINAL:
+            return False
+        record = jobs.get(event["job_id"])
+        return event["job_id"] in ended or bool(record and record["state"] in job_records.TERMINAL)
+
     async def send(role: str, event: dict[str, Any], key: str | None = None, delivered: bool = False) -> None:
         events.validate(event)
+        if after_end(event):
+            log.info("job %s has ended; not publishing %s %s", event["job_id"], event["state"], event["stage"])
+            return
+        if job_records.ends_job(event):  # from now on, nothing non-terminal goes out for this job
+            ended.note(event["job_id"])
         value = orjson.dumps(event)
         if len(value) > settings.max_event_bytes:  # no agent would accept it: fail the job, not the log
             raise EventError(f"{event['type']} event of {len(value)} bytes exceeds the {settings.max_event_bytes}"
@@ -132,7 +147,15 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
 
     applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, held_inputs, upstream=topics.videos)
     runner = StageRunner(settings, pool, cache, send)
-    scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait)
+    async def read_log(job_id: str) -> dict[str, Any] | None:
+        try:
+            return await read_job_record(settings.bootstrap_servers, topics, job_id)
+        except Exception as exc:  # the broker is busy or away: the table decides once it catches up
+            log.warning("could not read the log of job %s: %s", job_id, one_line(exc)["message"])
+            return None
+
+    scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait,
+                          applied_all=functools.partial(applied.reached, topics.job_status), read_log=read_log)
 
     @app.on_before_shutdown.connect
     async def close_offsets(app: faust.App, **kwargs: Any) -> None:
@@ -189,6 +212,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     @app.on_partitions_assigned.connect
     async def note_group_offsets(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         inputs = [(tp.topic, tp.partition) for tp in assigned if tp.topic in (topics.videos, topics.job_status)]
+        scheduler.release(lambda partition: TP(topics.job_status, partition) in assigned)
         try:  # inside Faust's rebalance: never hold it up for long (the catch-up check retries the read)
             await asyncio.wait_for(applied.assigned(inputs), 5.0)
         except TimeoutError:
@@ -244,6 +268,8 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                 record = job_records.fold(jobs.get(value["job_id"]), value, partition=event.message.partition)
                 if record is not None:
                     jobs[value["job_id"]] = record
+                    if record["state"] in job_records.TERMINAL:
+                        ended.note(value["job_id"])
                     scheduler.wake.set()
             applied.mark(event.message.topic, event.message.partition, event.message.offset)
 
@@ -290,7 +316,8 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
             latest[(job_id, stage)] = fraction
         for (job_id, stage), fraction in latest.items():
             record = jobs.get(job_id)
-            if record and fraction < 1.0 and record["state"] not in job_records.TERMINAL:
+            # Only for a stage still running here: a report queued before the stage ended is stale.
+            if record and fraction < 1.0 and job_id in scheduler.running:
                 await send("job_status", events.status_event(
                     job_id, record["state"], stage, progress=fraction, attempts=record.get("attempts", 0)))
 
@@ -308,16 +335,17 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/jobs/{job_id}")
-    @app.table_route(table=jobs, match_info="job_id")
     async def job_view(web: Any, request: Any, job_id: str) -> Any:
-        job = jobs.get(job_id)
+        # Any worker answers for any job (service.get_job), so no redirect to the partition's owner.
+        job = await service.get_job(job_id)
         if job is None:
             return web.json({"error": {"code": "job_unknown", "message": f"no job {job_id}"}}, status=404)
-        return web.json(public_job(job))
+        return web.json(job_records.public_job(job))
 
     @app.page("/healthz")
     async def health_view(web: Any, request: Any) -> Any:
-        return web.json({"ok": True, "running": len(scheduler.running), "pool": pool.size})
+        held = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.job_status)
+        return web.json({"ok": True, "running": len(scheduler.running), "pool": pool.size, "job_partitions": held})
 
     async def submit(event: dict[str, Any]) -> None:
         events.validate(event)
@@ -325,7 +353,11 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         await channels["videos"].send(key=event["job_id"].encode(), value=orjson.dumps(event), partition=partition)
         metrics.EVENTS.labels(topics.videos, "out").inc()
 
-    service = WorkerJobService(settings, records, jobs.get, submit)
+    def table_is_whole(job_id: str) -> bool:
+        partition = job_partition(job_id, topics.job_partitions)
+        return owns(partition) is True and applied.reached(topics.job_status, partition)
+
+    service = WorkerJobService(settings, records, jobs.get, submit, whole=table_is_whole, read_log=read_log)
     add_routes(app.web.web_app, service, token=settings.api_token or None)
     if settings.api_token:
         app.web.web_app.middlewares.append(token_guard(settings.api_token))
@@ -366,7 +398,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         raise StreamappError(f"the web server would listen on {settings.web_host} without a token: set "
                              "STREAMAPP_API_TOKEN (or STREAMAPP_WEB_HOST=127.0.0.1)", code="config_invalid",
                              permanent=True)
-    from streamapp.transport.admin import ensure_topics
+    from streamapp.transport.admin import ensure_topics, partition_count
 
     try:  # Faust keeps its own files under the data dir and fails with a traceback when it is missing
         (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -377,8 +409,13 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     for root in (settings.jobs_dir, settings.clips_dir):  # half files of workers killed mid-write
         for path in sweep_temp_files(root):
             log.info("removed half-written %s", path)
-    asyncio.run(ensure_topics(settings.bootstrap_servers, Topics(settings.topic_prefix, settings.app_id).specs(),
+    asyncio.run(ensure_topics(settings.bootstrap_servers, settings.topics.specs(),
                               replication=settings.topic_replication))
+    held = asyncio.run(partition_count(settings.bootstrap_servers, settings.topics.job_status))
+    if held and held != settings.job_partitions:  # the log was made with another count: it decides
+        log.warning("the job topics have %d partitions (STREAMAPP_JOB_PARTITIONS=%d applies only to new topics)",
+                    held, settings.job_partitions)
+        settings = settings.model_copy(update={"job_partitions": held})
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)

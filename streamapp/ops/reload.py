@@ -141,8 +141,9 @@ class ConfigWatcher:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.interval_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: a cancellation is never swallowed (3.11)
+                async with asyncio.timeout(self.interval_s):
+                    await self._wake.wait()
             forced = self._wake.is_set()
             self._wake.clear()
             try:

@@ -39,3 +39,17 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float
         return [spec.name for spec in missing]
     finally:
         await admin.close()
+
+
+async def partition_count(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
+    """How many partitions ``topic`` has (0 when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry.get("topic") == topic and not entry.get("error_code"):
+            return len(entry.get("partitions") or ())
+    return 0

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiokafka.partitioner import murmur2
+
 # The input topic's partitions are split by priority; the extract agent favours lower numbers.
 PRIORITY_PARTITIONS: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
-JOB_PARTITIONS = 3
+# Partitions of the job-keyed topics (status, hand-offs, results, the table): the most workers that can share
+# the work. A setting (STREAMAPP_JOB_PARTITIONS) for new deployments; an existing log keeps its count.
+JOB_PARTITIONS = 12
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class Topics:
 
     prefix: str = "streamapp"
     app_id: str = "streamapp"
+    job_partitions: int = JOB_PARTITIONS
 
     @property
     def videos(self) -> str:
@@ -65,14 +70,14 @@ class Topics:
         """All topics to declare up front (the embedded broker creates none on demand)."""
         return [
             TopicSpec(self.videos, len(PRIORITY_PARTITIONS)),
-            TopicSpec(self.extracted, JOB_PARTITIONS),
-            TopicSpec(self.scored, JOB_PARTITIONS),
-            TopicSpec(self.job_status, JOB_PARTITIONS),
-            TopicSpec(self.results, JOB_PARTITIONS),
+            TopicSpec(self.extracted, self.job_partitions),
+            TopicSpec(self.scored, self.job_partitions),
+            TopicSpec(self.job_status, self.job_partitions),
+            TopicSpec(self.results, self.job_partitions),
             TopicSpec(self.dead_letter, 1),
             TopicSpec(self.metrics, 1),
             TopicSpec(self.ops, 1),
-            TopicSpec(self.jobs_changelog, JOB_PARTITIONS, compact=True),
+            TopicSpec(self.jobs_changelog, self.job_partitions, compact=True),
         ]
 
 
@@ -81,3 +86,10 @@ def partition_for_priority(priority: str) -> int:
         return PRIORITY_PARTITIONS[priority]
     except KeyError:
         raise ValueError(f"priority must be one of {', '.join(PRIORITY_PARTITIONS)}") from None
+
+
+def job_partition(job_id: str, partitions: int = JOB_PARTITIONS) -> int:
+    """The partition of a job's events in the job-keyed topics (job status, results, the table): the
+    producers' default partitioner (murmur2 of the key, as Kafka's Java client), so a reader can go
+    straight to the one partition that holds a job."""
+    return (murmur2(job_id.encode()) & 0x7FFFFFFF) % partitions

@@ -87,6 +87,8 @@ def test_wait_follows_marks_and_the_groups_starting_offset(bootstrap: str) -> No
     topic, group = f"catch-up-{uuid.uuid4().hex[:8]}", f"group-{uuid.uuid4().hex[:8]}"
     tp1 = TopicPartition(topic, 1)
 
+    reached: list[tuple[bool, bool]] = []
+
     async def scenario() -> list[bool]:
         await ensure_topics(bootstrap, [TopicSpec(topic, 2)])
         async with AIOKafkaProducer(bootstrap_servers=bootstrap) as producer:
@@ -105,15 +107,20 @@ def test_wait_follows_marks_and_the_groups_starting_offset(bootstrap: str) -> No
         offsets = AppliedOffsets(bootstrap, group, lambda: held)
         try:
             answers = [await offsets.wait(0.5)]              # nothing applied on partition 0
+            reached.append((offsets.reached(topic, 0), offsets.reached(topic, 1)))  # 1 is caught up alone
             offsets.mark(topic, 0, 1)
             answers.append(await offsets.wait(0.5))          # offset 2 is still to apply
             later = asyncio.get_running_loop().call_later(0.2, offsets.mark, topic, 0, 2)
             answers.append(await offsets.wait(5.0))          # returns once the last one is marked
+            reached.append((offsets.reached(topic, 0), offsets.reached(topic, 1)))
             later.cancel()
             held.pop()                                       # a partition given away no longer counts
             answers.append(await offsets.wait(0.5))
+            await offsets.assigned(held)                     # ... nor is it caught up if it comes back
+            reached.append((offsets.reached(topic, 0), offsets.reached(topic, 1)))
         finally:
             await offsets.close()
         return answers
 
     assert asyncio.run(scenario()) == [False, False, True, True]
+    assert reached == [(False, True), (True, True), (True, False)]

@@ -7,6 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streamapp.app import jobs
 from streamapp.app.jobs import RANK, backoff_s, fold, runnable, schedule_key
 from streamapp.events import status_event
 
@@ -63,3 +64,22 @@ def test_backoff_is_bounded_and_grows(attempt: int, base: float, cap: float, see
 
 def test_ranks_are_ordered() -> None:
     assert RANK["queued"] < RANK["extracting"] < RANK["scoring"] < RANK["exporting"] < RANK["done"]
+
+
+def test_ended_jobs_remember_ends_up_to_a_limit() -> None:
+    ended = jobs.EndedJobs(limit=2)
+    for job_id in ("a", "b", "c"):
+        ended.note(job_id)
+    assert "a" not in ended and "b" in ended and "c" in ended
+    assert jobs.ends_job({"type": "job_done", "job_id": "x"})
+    assert jobs.ends_job({"type": "job_status", "job_id": "x", "state": "failed"})
+    assert not jobs.ends_job({"type": "job_status", "job_id": "x", "state": "exporting"})
+    assert not jobs.ends_job({"type": "clip_ready", "job_id": "x"})
+
+
+def test_public_job_hides_internals() -> None:
+    record = fold(None, event("queued", "submit", request={**REQUEST, "path": "/in/a.mp4", "priority": "high"}))
+    record = fold(record, event("exporting", "export", signals_path="/data/s.npz"))
+    shown = jobs.public_job(record)
+    assert shown["state"] == "exporting" and shown["path"] == "/in/a.mp4" and shown["priority"] == "high"
+    assert "signals_path" not in shown and "request" not in shown

@@ -70,3 +70,75 @@ def test_without_free_capacity_the_scheduler_does_not_wait() -> None:
 
     asyncio.run(scenario())
     assert checks == []
+
+
+def test_jobs_of_a_partition_not_yet_caught_up_wait_and_moved_jobs_stop_at_once() -> None:
+    """A new owner may not know yet that a job ended (its done still on the way to the table): none of
+    the partition's jobs start before its log is applied; a job whose partition went elsewhere stops."""
+    table = [queued("a", "normal", 1.0), {**queued("b", "high", 2.0), "partition": 1}]
+    caught_up_partitions: set[int] = set()
+
+    async def catch_up(timeout_s: float) -> bool:
+        caught_up_partitions.add(0)  # partition 1 stays behind (its log keeps the worker waiting)
+        return False
+
+    async def scenario() -> tuple[list[str], list[str], bool]:
+        runner = RecordingRunner()
+        moved: set[int] = set()
+        scheduler = Scheduler(Settings(), runner, lambda: list(table), lambda p: p not in moved, capacity=lambda: 2,
+                              caught_up=catch_up, applied_all=lambda p: p in caught_up_partitions)
+        assert scheduler.pick(0.0) == []  # nothing is caught up yet
+        assert [r["job_id"] for r in scheduler.pick(0.0, caught_up_only=False)] == ["b", "a"]
+        loop = asyncio.create_task(scheduler.loop())
+        while not runner.started:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        started = list(runner.started)
+        task, _ = scheduler.running["a"]
+        moved.add(0)  # partition 0 moved to another worker
+        scheduler.release(lambda partition: partition not in moved)
+        await asyncio.sleep(0)
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        return started, [r["job_id"] for r in scheduler.pick(0.0)], task.cancelled() or task.cancelling() > 0
+
+    started, picked_after, cancelled = asyncio.run(scenario())
+    assert started == ["a"]  # "b" outranks it but its partition is not caught up
+    assert cancelled
+    assert picked_after == []
+
+
+def test_a_partition_that_stays_behind_starts_its_jobs_from_their_own_log() -> None:
+    """The table of a stalled partition is stale: a job runs from its log's record, and one whose log says
+    it ended never runs."""
+    table = [{**queued("moved-on", "normal", 1.0), "partition": 1}, {**queued("ended", "high", 2.0), "partition": 1}]
+    logs = {"moved-on": {**table[0], "state": "scoring", "stage": "score", "signals_path": "/s.npz"},
+            "ended": {**table[1], "state": "done", "stage": "export"}}
+    read: list[str] = []
+
+    async def read_log(job_id: str) -> dict[str, Any] | None:
+        read.append(job_id)
+        return {k: v for k, v in logs[job_id].items() if k != "partition"}
+
+    async def scenario() -> tuple[list[dict[str, Any]], list[str]]:
+        seen: list[dict[str, Any]] = []
+
+        class Runner(RecordingRunner):
+            async def run(self, record: dict[str, Any]) -> None:
+                seen.append(record)
+                await self.release.wait()
+
+        scheduler = Scheduler(Settings(), Runner(), lambda: list(table), lambda p: True, capacity=lambda: 2,
+                              applied_all=lambda p: False, read_log=read_log)
+        scheduler.tick()  # nothing starts from the stale table
+        await scheduler.start_from_log()
+        await scheduler.start_from_log()  # read again only after LOG_CHECK_EVERY_S
+        await asyncio.sleep(0)
+        for task, _ in scheduler.running.values():
+            task.cancel()
+        return seen, sorted(read)
+
+    seen, read_ids = asyncio.run(scenario())
+    assert [(r["job_id"], r["state"], r["partition"]) for r in seen] == [("moved-on", "scoring", 1)]
+    assert read_ids == ["ended", "moved-on"]

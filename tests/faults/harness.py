@@ -29,6 +29,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -38,16 +39,19 @@ from typing import Any
 import av
 import orjson
 import psutil
+from aiokafka import AIOKafkaConsumer
 
-from streamapp.client import Follower, JobOutcome, Submitter, apply_event, submission
+from streamapp.client import Follower, JobOutcome, Submitter, apply_event, submission, topic_partitions
 from streamapp.manifest import manifest_files
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
-from streamapp.transport.topics import Topics
+from streamapp.transport.topics import Topics, job_partition
 from tests.conftest import WorkerProcess
 from tests.videos import make_test_video
 
 OPTIONS = {"max_clips": 2, "min_duration_s": 5.0, "max_duration_s": 10.0}
-KILL_STATES = ("extracting", "exporting", "scoring")  # the order kills cycle through
+# The order kills cycle through. "ended": right after a job's result is published, at the worker that holds
+# the job (the window where a new owner may not know yet that the job is over).
+KILL_STATES = ("extracting", "exporting", "scoring")
 BAD_INPUT_CODE = "input_not_video"
 
 
@@ -69,7 +73,7 @@ class FaultPlan:
     kill_states: tuple[str, ...] = KILL_STATES
     # Random offset after a job is seen entering the state before the SIGKILL lands.
     kill_offsets_s: dict[str, tuple[float, float]] = field(default_factory=lambda: {
-        "extracting": (0.3, 2.0), "scoring": (0.0, 0.2), "exporting": (0.1, 1.2)})
+        "extracting": (0.3, 2.0), "scoring": (0.0, 0.2), "exporting": (0.1, 1.2), "ended": (0.0, 0.3)})
     kill_children: bool = False  # also SIGKILL the worker's pool processes (a whole container dying)
     restart_delay_s: tuple[float, float] = (0.5, 2.0)
     pause_s: tuple[float, float] = (3.0, 5.0)
@@ -100,6 +104,8 @@ class Figures:
     extra_results: int = 0  # result events beyond the first, over all jobs
     orphans: int = 0  # processes of SIGKILLed workers (pool, resource tracker) still alive at the end of the run
     orphan_commands: list[str] = field(default_factory=list)
+    after_end: list[str] = field(default_factory=list)  # non-terminal job-status events logged after the job's end
+    wrong_status: list[str] = field(default_factory=list)  # a live worker's API answering other than the job's end
     wall_s: float = 0.0
     faults: list[str] = field(default_factory=list)  # what was injected, when (s from first submission)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -107,14 +113,15 @@ class Figures:
 
     @property
     def ok(self) -> bool:
-        return not (self.wrong or self.lost or self.duplicated or self.corrupt)
+        return not (self.wrong or self.lost or self.duplicated or self.corrupt or self.after_end
+                    or self.wrong_status or self.orphans)
 
     @staticmethod
     def header() -> str:
         return ("| seed | jobs (bad) | workers | kills (stages) | broker pauses | redis restarts | done "
                 "| failed (right reason) | lost | duplicated | wrong | corrupt | repeated results | orphans "
-                "| wall s |\n"
-                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                "| events after the end | wrong statuses | wall s |\n"
+                "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
     def row(self) -> str:
         stages = ",".join(s[:4] for s in self.kill_stages)
@@ -122,11 +129,11 @@ class Figures:
                 f"{self.kills} ({stages}) | {self.broker_pauses} | {self.redis_restarts} | {self.done} | "
                 f"{self.failed} ({self.failed_expected}) | {len(self.lost)} | {len(self.duplicated)} | "
                 f"{len(self.wrong)} | {len(self.corrupt)} | {self.extra_results} | {self.orphans} | "
-                f"{self.wall_s:.0f} |")
+                f"{len(self.after_end)} | {len(self.wrong_status)} | {self.wall_s:.0f} |")
 
     def report(self) -> str:
         lines = [self.header(), self.row(), "faults:", *(f"  {f}" for f in self.faults)]
-        for name in ("wrong", "lost", "duplicated", "corrupt", "repeated"):
+        for name in ("wrong", "lost", "duplicated", "corrupt", "repeated", "after_end", "wrong_status"):
             for item in getattr(self, name):
                 lines.append(f"{name}: {item}")
         lines += [f"orphan: {command}" for command in self.orphan_commands]
@@ -293,6 +300,8 @@ class FaultHarness:
             jobs = self._jobs(good, bad)
             asyncio.run(self._scenario(jobs))
             self._check_outputs()
+            asyncio.run(self._check_job_log())
+            self._check_statuses()
         finally:
             self._teardown()
         self.figures.wall_s = time.monotonic() - started
@@ -342,6 +351,9 @@ class FaultHarness:
                 continue
             if event["type"] in ("job_done", "job_failed"):
                 self.terminal[job_id].append(event)
+                for state, future in list(self._watchers):
+                    if state == "ended" and not future.done():
+                        future.set_result(job_id)
             if outcome.finished:
                 continue
             apply_event(outcome, event)
@@ -405,7 +417,7 @@ class FaultHarness:
         job_id = await self._next_entry(state)
         offset = self.rng.uniform(*self.plan.kill_offsets_s.get(state, (0.0, 1.0)))
         await asyncio.sleep(offset)
-        victim = await asyncio.to_thread(self._pick_victim)
+        victim = await asyncio.to_thread(self._pick_victim, job_id if state == "ended" else None)
         children = self._children(victim)
         if self.plan.kill_children:
             for pid in children:
@@ -432,15 +444,19 @@ class FaultHarness:
                     self.figures.orphans += 1
                     self.figures.orphan_commands.append(" ".join(process.cmdline())[-90:])
 
-    def _pick_victim(self) -> WorkerProcess:
-        """A worker that is running a job now (its /healthz says so), else any live one."""
-        busy = []
+    def _pick_victim(self, job_id: str | None = None) -> WorkerProcess:
+        """The worker holding ``job_id``'s partition; without a job, one running a job now (its /healthz
+        says so); else any live one."""
+        busy, holder = [], []
         for worker in self.workers:
             url = f"http://127.0.0.1:{worker.web_port}/healthz"
             with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(url, timeout=1) as response:
-                if orjson.loads(response.read()).get("running"):
+                health = orjson.loads(response.read())
+                if health.get("running"):
                     busy.append(worker)
-        return self.rng.choice(busy or self.workers)
+                if job_id is not None and job_partition(job_id) in health.get("job_partitions", ()):
+                    holder.append(worker)
+        return self.rng.choice(holder or busy or self.workers)
 
     async def _pause(self) -> None:
         job_id = await self._busy_state()
@@ -505,6 +521,51 @@ class FaultHarness:
                     f.wrong.append(f"{job_id} ({kind}) failed in {outcome.stage}: {outcome.error}")
             self._check_job_files(job_id, outcome)
 
+    async def _check_job_log(self) -> None:
+        """Read the whole job-status log: after a job's first terminal event, nothing non-terminal may follow."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            parts = await topic_partitions(consumer, self.topics.job_status)
+            consumer.assign(parts)
+            await consumer.seek_to_beginning(*parts)
+            ends = await consumer.end_offsets(parts)
+            ended: dict[str, str] = {}
+            while [tp for tp in parts if await consumer.position(tp) < ends[tp]]:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    for message in messages:
+                        event = orjson.loads(message.value)
+                        job_id, state = event.get("job_id", ""), event.get("state")
+                        if job_id not in self.outcomes:
+                            continue
+                        if job_id in ended and state not in ("done", "failed"):
+                            self.figures.after_end.append(
+                                f"{job_id}: {state} {event.get('stage')} {event.get('progress')} after "
+                                f"{ended[job_id]} (offset {message.offset})")
+                        elif state in ("done", "failed"):
+                            ended.setdefault(job_id, state)
+        finally:
+            await consumer.stop()
+
+    def _check_statuses(self) -> None:
+        """Every live worker's API must give each finished job its end state, whoever holds the job."""
+        for job_id, outcome in self.outcomes.items():
+            if not outcome.finished:
+                continue
+            for worker in self.workers:
+                url = f"http://127.0.0.1:{worker.web_port}/api/jobs/{job_id}"
+                try:
+                    with urllib.request.urlopen(url, timeout=10) as response:
+                        state = orjson.loads(response.read()).get("state")
+                except urllib.error.HTTPError as exc:
+                    state = f"HTTP {exc.code}"
+                except OSError as exc:
+                    state = f"no answer ({exc})"
+                if state != outcome.state:
+                    self.figures.wrong_status.append(f"{job_id}: {worker.log_path.stem} says {state}, "
+                                                     f"the job ended {outcome.state}")
+
     def _check_job_files(self, job_id: str, outcome: JobOutcome) -> None:
         f = self.figures
         kinds = {e["type"] for e in self.terminal[job_id]}
@@ -520,7 +581,7 @@ class FaultHarness:
         for folder in (self.out_dir / job_id, self.data_dir / "jobs" / job_id):
             for path in folder.rglob("*") if folder.exists() else ():
                 if ".part" in path.name or path.name.endswith(".tmp"):
-                    f.duplicated.append(f"{job_id}: leftover {path.relative_to(self.workdir)}")
+                    f.corrupt.append(f"{job_id}: half-written {path.relative_to(self.workdir)}")
         job_dir = self.out_dir / job_id
         if outcome.state != "done":
             if job_dir.exists() and any(job_dir.iterdir()):

@@ -3,6 +3,9 @@ the broker or Redis (the reliability promise), checked by injecting faults into 
 
 The bounded run always runs (CI, ~1-2 minutes on 2 cores): 5 good videos + 1 text file named .mp4,
 one worker, 2 SIGKILLs at different stages (extracting, exporting), 1 broker pause, 1 Redis restart.
+The "ended" run always runs too (~1 minute): two workers, each kill lands right after a job's result at the
+worker holding the job, the window where the job's new owner may not know yet that it ended; nothing may
+then appear in the job log after the job's end, and every worker must answer with the end.
 STREAMAPP_FAULTS_LONG=1 adds the long run to the parameters (more jobs, two workers, kills at every
 stage, more pauses and outages); without it the long case is simply not generated, never skipped.
 """
@@ -21,10 +24,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups, pytest.mark.
 PLANS = {
     "bounded": FaultPlan(jobs=5, bad_inputs=1, kills=2, pauses=1, redis_restarts=1, workers=1,
                          kill_states=("extracting", "exporting"), deadline_s=150.0),
+    "ended": FaultPlan(jobs=4, bad_inputs=1, kills=3, pauses=0, redis_restarts=0, workers=2,
+                       kill_states=("ended", "exporting"), deadline_s=200.0),
     "long": FaultPlan(jobs=12, bad_inputs=2, kills=6, pauses=2, redis_restarts=2, workers=2, video_s=40.0,
                       deadline_s=900.0),
 }
-RUNS = ["bounded"] + (["long"] if os.environ.get("STREAMAPP_FAULTS_LONG") == "1" else [])
+RUNS = ["bounded", "ended"] + (["long"] if os.environ.get("STREAMAPP_FAULTS_LONG") == "1" else [])
 
 
 def _log_tails(figures: Figures, chars: int = 3000) -> str:
@@ -70,3 +75,13 @@ def test_each_job_publishes_its_result_once(figures: Figures) -> None:
     """One job_done or job_failed per job. A repeat is tolerable only where a worker died between publishing
     the result and recording the end in the job log (at most one per kill); more is a re-run loop."""
     assert figures.extra_results <= figures.kills, figures.report()
+
+
+def test_nothing_follows_a_jobs_end_in_its_log(figures: Figures) -> None:
+    """Done means done: no progress, relay or re-run publishes a non-terminal status after the job's end."""
+    assert figures.after_end == [], figures.report()
+
+
+def test_every_worker_answers_with_the_jobs_end(figures: Figures) -> None:
+    """Whichever worker is asked, a finished job's status is its end (never job_unknown, never exporting)."""
+    assert figures.wrong_status == [], figures.report()
