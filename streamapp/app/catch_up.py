@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -76,7 +78,7 @@ class AppliedOffsets:
     events to the others (submissions become job-status events): it is waited on first."""
 
     def __init__(self, bootstrap: str, group_id: str, partitions: Callable[[], Iterable[tuple[str, int]]],
-                 upstream: str | None = None) -> None:
+                 upstream: str | None = None, settle_s: float = 2.0) -> None:
         self._bootstrap = bootstrap
         self._group_id = group_id
         self._partitions = partitions
@@ -90,6 +92,10 @@ class AppliedOffsets:
         # Partitions whose marks reached the log end read after this worker got them: their table view
         # holds every event written before it took over (a job's end included).
         self._reached: set[TopicPartition] = set()
+        # A partition counts as caught up only ``settle_s`` after this worker got it: its previous owner
+        # stops its jobs when it learns of the same assignment, and its last sends may still be in flight.
+        self._settle_s = settle_s
+        self._assigned_at: dict[TopicPartition, float] = {}
 
     def mark(self, topic: str, partition: int, offset: int) -> None:
         self._ledgers.setdefault(TopicPartition(topic, partition), Ledger()).mark(offset)
@@ -98,6 +104,8 @@ class AppliedOffsets:
         """Call when partitions are (re)assigned, before their events flow: reads where the group stands."""
         held = {TopicPartition(topic, partition) for topic, partition in partitions}
         self._reached &= held
+        now = time.monotonic()
+        self._assigned_at = {tp: self._assigned_at.get(tp, now) for tp in held}
         for tp in [tp for tp in self._ledgers if tp not in held]:
             ledger = self._ledgers.pop(tp)
             if (hole := ledger.hole()) is not None:
@@ -172,6 +180,8 @@ class AppliedOffsets:
             if not phase:
                 continue
             ends = await (await self._offsets_client()).end_offsets(sorted(phase))
+            # Behind now means not caught up, whatever it was before: the agent may have stalled on it since.
+            self._reached -= set(behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}))
             while lagging := behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}):
                 self._reached |= phase - set(lagging)
                 await asyncio.sleep(0.02)
@@ -179,8 +189,11 @@ class AppliedOffsets:
         return True
 
     def reached(self, topic: str, partition: int) -> bool:
-        """Whether this worker has applied, since it got the partition, every event its log held then."""
-        return TopicPartition(topic, partition) in self._reached
+        """Whether this worker, holding the partition for ``settle_s`` at least, had applied every event its
+        log held at the last check."""
+        tp = TopicPartition(topic, partition)
+        settled = time.monotonic() - self._assigned_at.get(tp, -math.inf) >= self._settle_s
+        return settled and tp in self._reached
 
     async def _offsets_client(self) -> AIOKafkaConsumer:
         if self._consumer is None:

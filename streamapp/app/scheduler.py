@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from streamapp import events, metrics
-from streamapp.app.jobs import RANK, STAGE_OF_STATE, backoff_s, runnable, schedule_key
+from streamapp.app.jobs import RANK, STAGE_OF_STATE, TERMINAL, backoff_s, runnable, schedule_key
 from streamapp.app.runner import StageRunner
 from streamapp.errors import StreamappError
 from streamapp.settings import Settings
@@ -75,6 +75,7 @@ class Scheduler:
         # A job's record folded from its own log: the truth for a job whose partition is not caught up.
         self._read_log = read_log
         self._log_checked: dict[str, float] = {}  # job id -> when its log was last read for that
+        self.ended_in_log: set[str] = set()  # jobs a stale table shows running whose log says they ended
         self.running: dict[str, tuple[asyncio.Task[None], int]] = {}
         self.handed_off: dict[str, tuple[int, float]] = {}
         # A failure or a retry is recorded through Kafka; until the table shows it, these keep the job
@@ -96,6 +97,8 @@ class Scheduler:
         ready = []
         for record in self._records():
             if not record or record["job_id"] in self.running or not runnable(record, now):
+                continue
+            if record["job_id"] in self.ended_in_log:
                 continue
             partition = int(record.get("partition", -1))
             if self._owns(partition) is not True or (caught_up_only and not self._applied_all(partition)):
@@ -143,11 +146,16 @@ class Scheduler:
         now = time.time()
         for record in self.pick(now, caught_up_only=False):
             partition, job_id = int(record.get("partition", -1)), record["job_id"]
-            if self._applied_all(partition) or now - self._log_checked.get(job_id, 0.0) < LOG_CHECK_EVERY_S:
+            if self._applied_all(partition):
                 continue
+            if now - self._log_checked.setdefault(job_id, now) < LOG_CHECK_EVERY_S:
+                continue  # first seen behind just now, or read lately: give the agent its chance first
             self._log_checked[job_id] = now
             logged = await self._read_log(job_id)
             if logged is None or self._owns(partition) is not True or job_id in self.running:
+                continue
+            if logged["state"] in TERMINAL:
+                self.ended_in_log.add(job_id)
                 continue
             if runnable(logged, time.time()) and RANK[logged["state"]] >= RANK[record["state"]]:
                 log.info("job %s: its partition is not caught up; starting it from its log (%s)", job_id,

@@ -39,20 +39,16 @@ def score_curve(signals: Signals, window_s: float, weights: dict[str, float], ke
 
 
 class WorkerJobService:
-    """``lookup`` reads this worker's jobs table; ``whole`` says whether that table is the whole truth for a
-    job (this worker holds the job's partition and has applied its log); otherwise ``read_log`` folds the
-    job's record from the log itself, so any worker answers for any job, never with a state older than
-    the job's end."""
+    """``lookup`` reads this worker's jobs table; ``read_log`` folds a job's record from the job's partition of
+    the log, so any worker answers for any job, never with a state older than the job's end."""
 
     def __init__(self, settings: Settings, records: Callable[[], list[dict[str, Any]]],
                  lookup: Callable[[str], dict[str, Any] | None], submit: Submit,
-                 whole: Callable[[str], bool] | None = None,
                  read_log: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None) -> None:
         self.settings = settings
         self._records = records
         self._lookup = lookup
         self._submit = submit
-        self._whole = whole or (lambda job_id: True)
         self._read_log = read_log
 
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -62,8 +58,10 @@ class WorkerJobService:
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
         record = self._lookup(job_id)
-        if self._read_log is None or self._whole(job_id) or (record and record["state"] in TERMINAL):
-            return record
+        if self._read_log is None or (record and record["state"] in TERMINAL):
+            return record  # an end is final
+        # Not ended, or not here: even the owner's table can trail the log (an agent stalled on a partition
+        # after a rebalance), so a job still running is checked against its own log.
         return await self._read_log(job_id) or record
 
     async def submit(self, path: str, options: dict[str, Any], priority: str) -> dict[str, Any]:

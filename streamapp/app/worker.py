@@ -38,7 +38,7 @@ from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
 from streamapp.settings import Settings
 from streamapp.transport import codec
-from streamapp.transport.topics import Topics, job_partition, partition_for_priority
+from streamapp.transport.topics import Topics, partition_for_priority
 
 log = logging.getLogger("streamapp.worker")
 
@@ -353,11 +353,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         await channels["videos"].send(key=event["job_id"].encode(), value=orjson.dumps(event), partition=partition)
         metrics.EVENTS.labels(topics.videos, "out").inc()
 
-    def table_is_whole(job_id: str) -> bool:
-        partition = job_partition(job_id, topics.job_partitions)
-        return owns(partition) is True and applied.reached(topics.job_status, partition)
-
-    service = WorkerJobService(settings, records, jobs.get, submit, whole=table_is_whole, read_log=read_log)
+    service = WorkerJobService(settings, records, jobs.get, submit, read_log=read_log)
     add_routes(app.web.web_app, service, token=settings.api_token or None)
     if settings.api_token:
         app.web.web_app.middlewares.append(token_guard(settings.api_token))
@@ -399,6 +395,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
                              "STREAMAPP_API_TOKEN (or STREAMAPP_WEB_HOST=127.0.0.1)", code="config_invalid",
                              permanent=True)
     from streamapp.transport.admin import ensure_topics, partition_count
+    from streamapp.transport.embedded import free_port, port_is_free
 
     try:  # Faust keeps its own files under the data dir and fails with a traceback when it is missing
         (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)
@@ -406,6 +403,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         raise StreamappError(f"cannot create the data dir {settings.data_dir}: {exc.strerror}",
                              code="config_invalid", permanent=True) from None
 
+    if settings.web_port and not port_is_free(settings.web_host, settings.web_port):
+        # A second worker on the same machine: serve its API elsewhere rather than die on the bind.
+        port = free_port(settings.web_host)
+        log.warning("web port %d is in use (another worker?); this worker serves on %d", settings.web_port, port)
+        settings = settings.model_copy(update={"web_port": port})
     for root in (settings.jobs_dir, settings.clips_dir):  # half files of workers killed mid-write
         for path in sweep_temp_files(root):
             log.info("removed half-written %s", path)

@@ -104,7 +104,7 @@ def test_wait_follows_marks_and_the_groups_starting_offset(bootstrap: str) -> No
         finally:
             await consumer.stop()
         held = [(topic, 0), (topic, 1)]
-        offsets = AppliedOffsets(bootstrap, group, lambda: held)
+        offsets = AppliedOffsets(bootstrap, group, lambda: held, settle_s=0.0)
         try:
             answers = [await offsets.wait(0.5)]              # nothing applied on partition 0
             reached.append((offsets.reached(topic, 0), offsets.reached(topic, 1)))  # 1 is caught up alone

@@ -6,6 +6,9 @@ import asyncio
 import contextlib
 from typing import Any
 
+import pytest
+
+from streamapp.app import scheduler as scheduler_module
 from streamapp.app.scheduler import Scheduler
 from streamapp.settings import Settings
 
@@ -109,7 +112,7 @@ def test_jobs_of_a_partition_not_yet_caught_up_wait_and_moved_jobs_stop_at_once(
     assert picked_after == []
 
 
-def test_a_partition_that_stays_behind_starts_its_jobs_from_their_own_log() -> None:
+def test_a_partition_that_stays_behind_starts_its_jobs_from_their_own_log(monkeypatch: pytest.MonkeyPatch) -> None:
     """The table of a stalled partition is stale: a job runs from its log's record, and one whose log says
     it ended never runs."""
     table = [{**queued("moved-on", "normal", 1.0), "partition": 1}, {**queued("ended", "high", 2.0), "partition": 1}]
@@ -132,8 +135,11 @@ def test_a_partition_that_stays_behind_starts_its_jobs_from_their_own_log() -> N
         scheduler = Scheduler(Settings(), Runner(), lambda: list(table), lambda p: True, capacity=lambda: 2,
                               applied_all=lambda p: False, read_log=read_log)
         scheduler.tick()  # nothing starts from the stale table
+        await scheduler.start_from_log()  # the first sight of a job behind only starts its clock
+        assert read == []
+        monkeypatch.setattr(scheduler_module, "LOG_CHECK_EVERY_S", 0.0)
         await scheduler.start_from_log()
-        await scheduler.start_from_log()  # read again only after LOG_CHECK_EVERY_S
+        await scheduler.start_from_log()  # neither is read again: one runs, the other ended
         await asyncio.sleep(0)
         for task, _ in scheduler.running.values():
             task.cancel()

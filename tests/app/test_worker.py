@@ -206,3 +206,36 @@ def test_submissions_land_on_their_priority_partition(bootstrap, topics, tmp_pat
         except orjson.JSONDecodeError:  # the garbage another test sent
             continue
     assert [partition_of[job["job_id"]] for job in jobs] == [2, 0, 1]
+
+
+@pytest.mark.consumer_groups
+def test_a_second_worker_on_the_same_machine_serves_on_a_free_port(worker, stack_env, tmp_path) -> None:
+    """Its configured web port is the first worker's: it says so in one line and serves elsewhere."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_until
+
+    log_path = tmp_path / "second.log"
+    with open(log_path, "wb") as log:
+        second = subprocess.Popen([sys.executable, "-m", "streamapp", "worker"], env=stack_env, stdout=log,
+                                  stderr=subprocess.STDOUT)
+    try:
+        moved = re.compile(r"web port (\d+) is in use \(another worker\?\); this worker serves on (\d+)")
+        assert wait_until(lambda: moved.search(log_path.read_text(errors="replace")), 60), log_path.read_text()
+        taken, port = map(int, moved.search(log_path.read_text()).groups())
+        assert taken == worker.web_port and port != taken
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    return orjson.loads(response.read())["ok"] is True
+            except OSError:
+                return False
+
+        assert wait_until(healthy, 60), log_path.read_text()[-3000:]
+        assert second.poll() is None and "Traceback" not in log_path.read_text()
+    finally:
+        second.terminate()
+        second.wait(timeout=30)

@@ -49,8 +49,9 @@ from tests.conftest import WorkerProcess
 from tests.videos import make_test_video
 
 OPTIONS = {"max_clips": 2, "min_duration_s": 5.0, "max_duration_s": 10.0}
-# The order kills cycle through. "ended": right after a job's result is published, at the worker that holds
-# the job (the window where a new owner may not know yet that the job is over).
+# The order kills cycle through. Other states: "ended", right after a job's result is published, at the worker
+# that holds the job (the window where a new owner may not know yet that the job is over); "started", the
+# newest worker 0.3-3 s after its start (its pool processes are still spawning and importing).
 KILL_STATES = ("extracting", "exporting", "scoring")
 BAD_INPUT_CODE = "input_not_video"
 
@@ -73,7 +74,8 @@ class FaultPlan:
     kill_states: tuple[str, ...] = KILL_STATES
     # Random offset after a job is seen entering the state before the SIGKILL lands.
     kill_offsets_s: dict[str, tuple[float, float]] = field(default_factory=lambda: {
-        "extracting": (0.3, 2.0), "scoring": (0.0, 0.2), "exporting": (0.1, 1.2), "ended": (0.0, 0.3)})
+        "extracting": (0.3, 2.0), "scoring": (0.0, 0.2), "exporting": (0.1, 1.2), "ended": (0.0, 0.3),
+        "started": (0.3, 3.0)})
     kill_children: bool = False  # also SIGKILL the worker's pool processes (a whole container dying)
     restart_delay_s: tuple[float, float] = (0.5, 2.0)
     pause_s: tuple[float, float] = (3.0, 5.0)
@@ -227,6 +229,7 @@ class FaultHarness:
         self.redis = RedisServer()
         self.workers: list[WorkerProcess] = []  # the live ones
         self.every_worker: list[WorkerProcess] = []
+        self.started_at: dict[WorkerProcess, float] = {}
         self.pool: dict[int, psutil.Process] = {}  # pool processes seen under our workers (for orphan checks)
         self.orphan_candidates: list[int] = []  # children of the workers we SIGKILLed
         self.figures = Figures(seed=self.seed, jobs=plan.jobs, bad_inputs=plan.bad_inputs, workers=plan.workers,
@@ -269,6 +272,7 @@ class FaultHarness:
         worker = WorkerProcess(self.env(), self.logs / f"worker{index:02d}.log")
         self.every_worker.append(worker)
         worker.start()
+        self.started_at[worker] = time.monotonic()
         self.workers.append(worker)
         return worker
 
@@ -414,10 +418,15 @@ class FaultHarness:
                 w.cancel()
 
     async def _kill(self, state: str) -> None:
-        job_id = await self._next_entry(state)
         offset = self.rng.uniform(*self.plan.kill_offsets_s.get(state, (0.0, 1.0)))
-        await asyncio.sleep(offset)
-        victim = await asyncio.to_thread(self._pick_victim, job_id if state == "ended" else None)
+        if state == "started":  # the newest worker, moments after its start: its pool is still spawning
+            victim = self.workers[-1]
+            await asyncio.sleep(max(0.0, self.started_at[victim] + offset - time.monotonic()))
+            job_id = "-"
+        else:
+            job_id = await self._next_entry(state)
+            await asyncio.sleep(offset)
+            victim = await asyncio.to_thread(self._pick_victim, job_id if state == "ended" else None)
         children = self._children(victim)
         if self.plan.kill_children:
             for pid in children:
@@ -427,7 +436,7 @@ class FaultHarness:
         self.workers.remove(victim)
         self.figures.kills += 1
         self.figures.kill_stages.append(state)
-        now = self.outcomes[job_id].state
+        now = self.outcomes[job_id].state if job_id in self.outcomes else "-"
         self._note(f"SIGKILL {victim.log_path.stem} (pid {victim.process.pid if victim.process else '?'}) "
                    f"{offset:.2f}s after {job_id} was seen {state} (now {now})")
         self.orphan_candidates.extend(children)
