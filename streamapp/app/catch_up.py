@@ -181,12 +181,17 @@ class AppliedOffsets:
                 continue
             ends = await (await self._offsets_client()).end_offsets(sorted(phase))
             # Behind now means not caught up, whatever it was before: the agent may have stalled on it since.
-            self._reached -= set(behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}))
-            while lagging := behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}):
-                self._reached |= phase - set(lagging)
+            # Caught up counts only what was applied without a gap (a skipped event is still on its way back).
+            self._reached -= set(behind(ends, self._contiguous(phase)))
+            while behind(ends, {tp: self._ledgers[tp].next for tp in phase if tp in self._ledgers}):
+                self._reached |= phase - set(behind(ends, self._contiguous(phase)))
                 await asyncio.sleep(0.02)
-            self._reached |= phase
+            self._reached |= phase - set(behind(ends, self._contiguous(phase)))
         return True
+
+    def _contiguous(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
+        """Per partition, the offset up to which every event was applied (no hole)."""
+        return {tp: self._ledgers[tp].below or 0 for tp in partitions if tp in self._ledgers}
 
     def reached(self, topic: str, partition: int) -> bool:
         """Whether this worker, holding the partition for ``settle_s`` at least, had applied every event its

@@ -45,10 +45,16 @@ def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | 
     return new
 
 
+# What each state's stage reads from the record. A record without it has missed an event (one Faust skipped
+# at a partition's assignment, on its way back): the stage waits for it rather than fail the job.
+NEEDS = {"queued": ("request",), "extracting": ("request",), "scoring": ("request", "source", "signals_path"),
+         "exporting": ("request", "source", "signals_path", "candidates")}
+
+
 def runnable(record: dict[str, Any], now: float) -> bool:
     return (
         record.get("state") in STAGE_OF_STATE
-        and "request" in record
+        and all(name in record for name in NEEDS[record["state"]])
         and float(record.get("retry_at") or 0.0) <= now
     )
 

@@ -240,11 +240,25 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                 applied.settle(tp, first, stop)
                 metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
 
+    async def stale_relay(job_id: str, partition: int, state: str) -> bool:
+        """Whether a hand-off would move nothing forward: the job already reached ``state`` or ended. A hand-off
+        re-read by a new owner (its offset was never committed) would otherwise publish an old state after
+        the job's end. Until the owner's table has caught up, the job's own log answers."""
+        record = jobs.get(job_id)
+        if not applied.reached(topics.job_status, partition):
+            record = await read_log(job_id) or record
+        if job_id in ended or not record:
+            return job_id in ended
+        return record["state"] in job_records.TERMINAL or job_records.RANK[record["state"]] >= job_records.RANK[state]
+
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             value = await accept(event)
-            if value is not None and value["type"] == "extracted":
+            if value is not None and value["type"] == "extracted" and await stale_relay(
+                    value["job_id"], event.message.partition, "scoring"):
+                log.info("job %s: already scoring or further; hand-off not relayed", value["job_id"])
+            elif value is not None and value["type"] == "extracted":
                 await send_reliably("job_status", events.status_event(
                     value["job_id"], "scoring", "score", request=value["request"], source=value["source"],
                     signals_path=value["signals_path"], transcript_path=value.get("transcript_path"),
@@ -254,7 +268,10 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     async def export_agent(stream: faust.StreamT) -> None:
         async for event in stream.events():
             value = await accept(event)
-            if value is not None and value["type"] == "scored":
+            if value is not None and value["type"] == "scored" and await stale_relay(
+                    value["job_id"], event.message.partition, "exporting"):
+                log.info("job %s: already exporting or further; hand-off not relayed", value["job_id"])
+            elif value is not None and value["type"] == "scored":
                 await send_reliably("job_status", events.status_event(
                     value["job_id"], "exporting", "export", candidates=value["candidates"],
                     timings_s=value["timings_s"]))

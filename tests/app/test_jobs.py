@@ -83,3 +83,16 @@ def test_public_job_hides_internals() -> None:
     shown = jobs.public_job(record)
     assert shown["state"] == "exporting" and shown["path"] == "/in/a.mp4" and shown["priority"] == "high"
     assert "signals_path" not in shown and "request" not in shown
+
+
+def test_a_record_missing_what_its_stage_reads_waits() -> None:
+    """An exporting record without its source has missed the scoring event (skipped, on its way back)."""
+    record = fold(None, event("queued", "submit", request=REQUEST))
+    assert runnable(record, 0.0)
+    gap = fold(record, event("exporting", "export", candidates=[]))
+    assert not runnable(gap, 0.0)
+    source = {"path": "/v.mp4", "sha256": "0" * 64, "duration_s": 1.0, "width": 2, "height": 2, "fps": 25.0,
+              "has_audio": False}
+    whole = fold(fold(record, event("scoring", "score", source=source, signals_path="/s.npz")),
+                 event("exporting", "export", candidates=[]))
+    assert runnable(whole, 0.0)

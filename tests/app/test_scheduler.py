@@ -116,7 +116,8 @@ def test_a_partition_that_stays_behind_starts_its_jobs_from_their_own_log(monkey
     """The table of a stalled partition is stale: a job runs from its log's record, and one whose log says
     it ended never runs."""
     table = [{**queued("moved-on", "normal", 1.0), "partition": 1}, {**queued("ended", "high", 2.0), "partition": 1}]
-    logs = {"moved-on": {**table[0], "state": "scoring", "stage": "score", "signals_path": "/s.npz"},
+    logs = {"moved-on": {**table[0], "state": "scoring", "stage": "score", "signals_path": "/s.npz",
+                         "source": {"duration_s": 30.0}},
             "ended": {**table[1], "state": "done", "stage": "export"}}
     read: list[str] = []
 
