@@ -38,7 +38,7 @@ from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
 from streamapp.settings import Settings
 from streamapp.transport import codec
-from streamapp.transport.topics import Topics, partition_for_priority
+from streamapp.transport.topics import Topics, job_partition, partition_for_priority
 
 log = logging.getLogger("streamapp.worker")
 
@@ -147,6 +147,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
 
     applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, held_inputs, upstream=topics.videos)
     runner = StageRunner(settings, pool, cache, send)
+
     async def read_log(job_id: str) -> dict[str, Any] | None:
         try:
             return await read_job_record(settings.bootstrap_servers, topics, job_id)
@@ -190,10 +191,22 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         message = event.message
         return await accept_value(message.topic, message.partition, message.offset, event.value)
 
+    async def already_logged(job_id: str) -> bool:
+        """Whether the job is in the job log already: a submission re-read after its taker died (its offset
+        never committed) must not queue the job again, perhaps after its end. The videos topic is split by
+        priority, not by job, so the job's partition is often another worker's: then its log answers."""
+        partition = job_partition(job_id, topics.job_partitions)
+        if owns(partition) is True and applied.reached(topics.job_status, partition):
+            return jobs.get(job_id) is not None
+        return await read_log(job_id) is not None
+
     async def take_in(topic: str, partition: int, offset: int, value: bytes | None) -> None:
         """A submission becomes a queued job in the job log; the scheduler orders the work by priority."""
         submitted = await accept_value(topic, partition, offset, value)
-        if submitted is not None and submitted["type"] == "video_submitted":
+        if submitted is not None and submitted["type"] == "video_submitted" and await already_logged(
+                submitted["job_id"]):
+            log.info("job %s is already in the job log; submission re-read, not queued again", submitted["job_id"])
+        elif submitted is not None and submitted["type"] == "video_submitted":
             request = submitted["request"]
             # Delivered before the mark: the scheduler's catch-up reads the job-status log only once every
             # submission is marked.
@@ -244,12 +257,12 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         """Whether a hand-off would move nothing forward: the job already reached ``state`` or ended. A hand-off
         re-read by a new owner (its offset was never committed) would otherwise publish an old state after
         the job's end. Until the owner's table has caught up, the job's own log answers."""
+        if job_id in ended:
+            return True
         record = jobs.get(job_id)
         if not applied.reached(topics.job_status, partition):
             record = await read_log(job_id) or record
-        if job_id in ended or not record:
-            return job_id in ended
-        return record["state"] in job_records.TERMINAL or job_records.RANK[record["state"]] >= job_records.RANK[state]
+        return bool(record) and job_records.RANK[record["state"]] >= job_records.RANK[state]  # an end outranks all
 
     @app.agent(channels["extracted"], name="score")
     async def score_agent(stream: faust.StreamT) -> None:
