@@ -26,6 +26,7 @@ from streamapp.api.routes import authorized, error_response
 from streamapp.app import jobs as job_records
 from streamapp.app import tasks
 from streamapp.app.catch_up import AppliedOffsets
+from streamapp.app.faust_fixes import SafeTableManager
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
 from streamapp.app.runner import StageRunner
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> faust.App:
         # rebalance, and Faust's check would then crash the worker (faust issue 158). The table holds
         # everything up to that offset, so nothing is lost by skipping the check.
         recovery_consistency_check=False,
+        TableManager=SafeTableManager,  # recovery never seeks below offset 0 (app/faust_fixes.py)
         topic_partitions=topics.job_partitions,
     )
     _register(app, settings, topics)
