@@ -12,16 +12,20 @@ from faust.tables.recovery import Recovery
 from faust.types import TP
 
 
-def seek_targets(offsets: Mapping[TP, int], tps: Set[TP]) -> dict[TP, int]:
-    """Where recovery should start reading each changelog partition: never before offset 0.
+def seek_targets(offsets: Mapping[TP, int | None], tps: Set[TP]) -> dict[TP, int]:
+    """Where recovery should start reading each changelog partition: an offset >= 0, always.
 
     Faust builds a start offset as max(the last offset it read, the broker's earliest offset - 1) and maps
-    only -1 to 0. When the broker answers an earliest offset below 0 for a moment (seen with the embedded
-    broker after a rebalance), Faust seeks to -2 and aiokafka raises "Offset must be a positive integer"
-    inside recovery, which kills the worker. Reading the changelog from its start instead only replays
-    events the table applies idempotently.
+    only -1 to 0. Any other negative offset, or a None where the broker gave no answer, reaches aiokafka's
+    seek, which raises "Offset must be a positive integer" inside recovery and kills the worker (seen in a
+    6-worker fault run on the embedded broker after a rebalance). Reading such a changelog partition from
+    its start instead only replays events the table applies idempotently.
     """
-    return {tp: max(0, offsets.get(tp, -1)) for tp in tps}
+    targets = {}
+    for tp in tps:
+        offset = offsets.get(tp)
+        targets[tp] = offset if isinstance(offset, int) and offset >= 0 else 0
+    return targets
 
 
 class SafeRecovery(Recovery):

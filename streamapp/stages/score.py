@@ -321,16 +321,17 @@ class _Story:
         self.standalone = np.where(self.valid, np.where(dangling[f], 0.0, 100.0), 50.0)
         self.payoff = np.where(self.valid, payoff[la], 50.0)
 
-    def keyword_meaning(self, keyword_vectors: np.ndarray) -> np.ndarray:
+    def keyword_meaning(self, query: KeywordQuery) -> np.ndarray:
         """0-100 per window: how close the meaning of its sentences is to any keyword.
 
         A window's meaning is the direction of the sum of its sentence vectors (the normalised centroid:
-        a coherent section is not favoured over a varied one just for being coherent). Embedding
-        similarities of one talk sit close together, so only the contrast counts: per keyword, the best
-        window scores 100 and windows at or below the median 0. Windows sharing their first and last
-        sentence share the value, so the vectors are summed once per such pair, not per window.
+        a coherent section is not favoured over a varied one just for being coherent), less the mean
+        similarity of its sentences to everyday words (``query.generic``): text close to every word is
+        not about this one. Embedding similarities of one talk sit close together, so only the contrast
+        counts: per keyword, the best window scores 100 and windows at or below the median 0. Windows
+        sharing their first and last sentence share the value, so the sums are made once per such pair.
         """
-        if self.vectors is None or not keyword_vectors.size or not self.sentences:
+        if self.vectors is None or not query.vectors.size or not self.sentences:
             return np.zeros(self.first.size)
         v = np.asarray(self.vectors, np.float64)
         prefix = np.vstack([np.zeros((1, v.shape[1])), np.cumsum(v, axis=0)])
@@ -339,13 +340,15 @@ class _Story:
         pairs, back = np.unique(np.stack([lo, hi], axis=1), axis=0, return_inverse=True)
         sums = prefix[pairs[:, 1]] - prefix[pairs[:, 0]]
         norms = np.linalg.norm(sums, axis=1)
-        cos = (sums @ np.asarray(keyword_vectors, np.float64).T) / np.maximum(norms, 1e-9)[:, None]
-        cos = np.where((norms > 0)[:, None], cos, -1.0)[np.ravel(back)]  # (windows, keywords)
-        cos = np.where(self.valid[:, None], cos, -1.0)
+        cos = (sums @ np.asarray(query.vectors, np.float64).T) / np.maximum(norms, 1e-9)[:, None]
+        generic = (sums @ np.asarray(query.generic, np.float64)) / np.maximum(pairs[:, 1] - pairs[:, 0], 1)
+        cos = cos - generic[:, None]
+        cos = np.where((norms > 0)[:, None], cos, -np.inf)[np.ravel(back)]  # (windows, keywords)
+        cos = np.where(self.valid[:, None], cos, -np.inf)
         best = cos.max(axis=0)
         median = np.median(cos[self.valid], axis=0) if self.valid.any() else best
         value = (cos - median) / np.maximum(best - median, 1e-9)
-        return 100.0 * np.clip(value.max(axis=1), 0.0, 1.0)
+        return 100.0 * np.clip(np.nan_to_num(value.max(axis=1), neginf=0.0), 0.0, 1.0)
 
     def phrases(self, i: int) -> list[str]:
         """What the clip does, in a viewer's words, for the reason line."""
@@ -433,7 +436,7 @@ def _score_arrays(
     windows: list[tuple[float, float]],
     weights: dict[str, float] | None,
     keywords: tuple[str, ...] = (),
-    keyword_vectors: np.ndarray | None = None,
+    keyword_query: KeywordQuery | None = None,
 ) -> _Scored:
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
     starts = np.array([s for s, _ in windows], dtype=np.float64)
@@ -508,7 +511,7 @@ def _score_arrays(
         # One mention is a match (50); three make the window clearly about the keyword (100).
         lexical = np.where(kw_hits > 0, 50.0 + 50.0 * np.minimum(kw_hits - 1, 2.0) / 2.0, 0.0)
         # By meaning too: a section about light and windows matches "sunlight" without saying it.
-        meaning = story.keyword_meaning(keyword_vectors) if story is not None and keyword_vectors is not None \
+        meaning = story.keyword_meaning(keyword_query) if story is not None and keyword_query is not None \
             else np.zeros(starts.size)
         columns["keyword_match"] = np.maximum(lexical, meaning)
     columns["boundaries"] = 50.0 * (
@@ -558,18 +561,27 @@ def score_windows(
     """Score each window; the sub-scores are the DEFAULT_WEIGHTS names that have data (each 0-100)."""
     if not windows:
         return []
-    scored = _score_arrays(signals, windows, weights, tuple(keywords), keyword_vectors(signals, tuple(keywords)))
+    scored = _score_arrays(signals, windows, weights, tuple(keywords), keyword_query(signals, tuple(keywords)))
     return [scored.candidate(i) for i in range(len(windows))]
 
 
-def keyword_vectors(signals: Signals, keywords: tuple[str, ...]) -> np.ndarray | None:
-    """Query vectors of the steering keywords, when the transcript has sentence vectors to match them to."""
+@dataclass(frozen=True)
+class KeywordQuery:
+    """Steering keywords by meaning: their query vectors (k, DIM) and the mean query vector of everyday
+    words (DIM,), which measures how close a passage sits to any query at all."""
+
+    vectors: np.ndarray
+    generic: np.ndarray
+
+
+def keyword_query(signals: Signals, keywords: tuple[str, ...]) -> KeywordQuery | None:
+    """The keywords' vectors, when the transcript has sentence vectors to match them to."""
     if not keywords or np.asarray(signals.sentence_vectors).size == 0:
         return None
     from streamapp.analysis import embeddings
 
     try:
-        return embeddings.embed_queries(list(keywords))
+        return KeywordQuery(embeddings.embed_queries(list(keywords)), embeddings.generic_query_direction())
     except embeddings.EmbeddingsUnavailable:
         return None
 
@@ -674,7 +686,7 @@ def score(
     if not windows or options.max_clips <= 0:
         return []
     keywords = tuple(options.keywords)
-    scored = _score_arrays(signals, windows, weights, keywords, keyword_vectors(signals, keywords))
+    scored = _score_arrays(signals, windows, weights, keywords, keyword_query(signals, keywords))
     starts = np.array([s for s, _ in windows])
     ends = np.array([e for _, e in windows])
     order = np.lexsort((ends, starts, -scored.total))  # score desc, then earlier start, then shorter

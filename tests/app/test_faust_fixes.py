@@ -6,9 +6,11 @@ from streamapp.settings import Settings
 
 
 def test_recovery_never_seeks_below_zero():
-    a, b, c, d = (TP("jobs-changelog", p) for p in range(4))
-    # -2: the broker's earliest offset answered as -1, minus Faust's one; -1: nothing read yet; d: unknown.
-    assert seek_targets({a: -2, b: -1, c: 17}, {a, b, c, d}) == {a: 0, b: 0, c: 17, d: 0}
+    a, b, c, d, e = (TP("jobs-changelog", p) for p in range(5))
+    # -2: the broker's earliest offset answered as -1, minus Faust's one; -1: nothing read yet;
+    # None: no answer from the broker; e: not in the map at all.
+    offsets = {a: -2, b: -1, c: 17, d: None}
+    assert seek_targets(offsets, {a, b, c, d, e}) == {a: 0, b: 0, c: 17, d: 0, e: 0}
 
 
 def test_worker_app_recovers_with_the_safe_recovery():
