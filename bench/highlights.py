@@ -102,6 +102,50 @@ MORE_KEYWORDS: dict[str, dict[str, list[str]]] = {
     "garden": {"soil": ["manure", "nutrients"], "water": ["sprinkler", "hydration"],
                "bees": ["pollination", "wildflowers"]},
 }
+# Talks on one subject each: a topic boundary found in them is a false one (it would stop a clip from
+# holding the whole idea).
+ONE_TOPIC_TALKS: dict[str, list[str]] = {
+    "coffee": [
+        "Why does coffee at a good cafe taste so much better than at home?",
+        "The answer starts with the beans you buy.",
+        "Whole beans keep their flavour for weeks, ground coffee loses it in days.",
+        "Grind just before you brew, and grind evenly.",
+        "A cheap blade grinder makes dust and boulders at the same time.",
+        "A burr grinder gives every particle the same size.",
+        "Water matters more than most people think.",
+        "Use filtered water just off the boil, around ninety degrees.",
+        "Boiling water scorches the grounds and brings out bitterness.",
+        "Then there is the ratio of coffee to water.",
+        "Start with sixty grams of coffee for every litre.",
+        "Weigh it once and you will never guess again.",
+        "Let the grounds bloom for thirty seconds before the main pour.",
+        "That first splash releases trapped gas and evens the extraction.",
+        "Pour slowly in circles and keep the bed level.",
+        "If it tastes sour, grind finer next time.",
+        "If it tastes bitter, grind a little coarser.",
+        "So remember: fresh beans, even grind, hot water, and a scale.",
+    ],
+    "running": [
+        "Most new runners quit in the first month, and it is not because they are lazy.",
+        "They simply start too fast.",
+        "Your heart and lungs adapt within weeks, but tendons take months.",
+        "That gap is where injuries come from.",
+        "So slow down until you can hold a conversation.",
+        "It will feel almost too easy, and that is the point.",
+        "Add no more than a tenth to your weekly distance.",
+        "Every fourth week, run less and let your body catch up.",
+        "Shoes matter less than the shops will tell you.",
+        "Pick a pair that feels comfortable the moment you put it on.",
+        "Sleep is when the actual improvement happens.",
+        "A short run on tired legs teaches you nothing.",
+        "Once a week, add a few short fast strides at the end.",
+        "They teach your legs to move quickly without strain.",
+        "Track how you feel, not only how far you went.",
+        "After three months, the long run will feel like a reward.",
+        "Many people sign up for a race to stay motivated.",
+        "So remember: start slow, build gently, and rest on purpose.",
+    ],
+}
 TOLERANCE_S = 2.0
 
 
@@ -206,6 +250,15 @@ def main() -> None:
                   f"{r['hook_recall3']:.2f} | {r['dangling']}/{r['chosen']} | {r['topic_f1']:.2f} | {more}/{tried} |")
             if use:
                 print(f"|   | titles of the top 3 | {'; '.join(r['titles'])} | | | | | |")
+    print()
+    print("| one-topic talk | method | topic boundaries found (0 is right) |")
+    print("|---|---|---|")
+    for talk, lines in ONE_TOPIC_TALKS.items():
+        for method, use in (("repeated words", False), ("meaning", True)):
+            with tempfile.TemporaryDirectory() as tmp:
+                one = {talk: lines}
+                signals = voiced_signals(one, use, tmp)[0] if args.voiced else talk_signals(use, one)
+            print(f"| {talk} | {method} | {len(signals.topics_s)} |")
 
 
 if __name__ == "__main__":

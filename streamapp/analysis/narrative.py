@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamapp.writing import text_width
+
 
 def _wordset(text: str) -> frozenset[str]:
     return frozenset(text.split())
@@ -114,9 +116,13 @@ def key_sentence(sentences: list[dict], first: int, last: int, vectors: np.ndarr
 
 
 def title(text: str, limit: int = 60) -> str:
-    """A short title from a sentence: trimmed at a word boundary to ``limit`` characters, no end punctuation."""
-    t = " ".join(str(text).split()).strip(" .,;:!-\u2026")
-    if len(t) > limit:
-        cut = t[:limit].rsplit(" ", 1)[0] if " " in t[:limit] else t[:limit]
-        t = cut.rstrip(" ,;:-") + "\u2026"
+    """A short title from a sentence: trimmed at a word boundary to ``limit`` columns (a full-width CJK
+    character takes two), no end punctuation."""
+    t = " ".join(str(text).split()).strip(" .,;:!-\u2026\u3002\uff0c\uff01\uff1f")
+    if text_width(t) > limit:
+        head = t
+        while text_width(head) > limit:
+            head = head[:-1]
+        cut = head.rsplit(" ", 1)[0] if " " in head else head
+        t = cut.rstrip(" ,;:-\uff0c\u3001") + "\u2026"
     return t[:1].upper() + t[1:]

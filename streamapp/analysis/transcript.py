@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from streamapp.writing import spaced
+from streamapp.writing import APOSTROPHES, join_words
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,14 @@ def segment_words(
                 continue
             a = max(origin + float(w.start), last_end)
             b = max(a, origin + float(w.end))
-            words.append({"start_s": round(a, 3), "end_s": round(b, 3), "text": text,
-                          "prob": round(float(w.probability), 3)})
+            prev = words[-1] if words else None
+            if prev is not None and (text[0] in APOSTROPHES or prev["text"][-1] in APOSTROPHES):
+                # One word split at its elision ("d" + "'habitude", "l'" + "homme"): captions show it whole.
+                prev.update(text=prev["text"] + text, end_s=round(b, 3),
+                            prob=round(min(prev["prob"], float(w.probability)), 3))
+            else:
+                words.append({"start_s": round(a, 3), "end_s": round(b, 3), "text": text,
+                              "prob": round(float(w.probability), 3)})
             last_end = b
     return words
 
@@ -285,17 +291,8 @@ def split_sentences(words: list[dict]) -> list[dict]:
         if float(w["end_s"]) in ends or i == len(words) - 1:
             chunk = words[first : i + 1]
             out.append({"start_s": float(chunk[0]["start_s"]), "end_s": float(chunk[-1]["end_s"]),
-                        "text": _join_words(chunk)})
+                        "text": join_words([str(w["text"]) for w in chunk])})
             first = i + 1
     return out
 
 
-def _join_words(words: list[dict]) -> str:
-    """Words as text: spaces between words, none between CJK characters (Whisper splits those per glyph)."""
-    text = ""
-    for w in words:
-        piece = str(w["text"])
-        if text and piece[:1] not in "'\u2019" and spaced(text, piece):
-            text += " "
-        text += piece
-    return text

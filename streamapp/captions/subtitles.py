@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from streamapp.captions.timing import Word
+from streamapp.writing import join_words, no_space, text_width
 
 _SENTENCE_END = re.compile(r"[.!?…。！？]['\"”’)」』]*$")
 _CLAUSE_END = re.compile(r"[,;:—–，、；：]['\"”’)」』]*$")
@@ -43,47 +43,16 @@ class Cue:
         return "\n".join(self.lines)
 
 
-def _no_space(ch: str) -> bool:
-    """Whether ``ch`` belongs to a script written without spaces between words (CJK, kana, Thai...)."""
-    if not ch:
-        return False
-    o = ord(ch)
-    return (
-        0x2E80 <= o <= 0x9FFF  # CJK radicals, punctuation, kana, CJK ideographs
-        or 0xF900 <= o <= 0xFAFF  # CJK compatibility ideographs
-        or 0xFF00 <= o <= 0xFFEF  # full-width forms
-        or 0x20000 <= o <= 0x3FFFF  # CJK extensions
-        or 0x0E00 <= o <= 0x0EFF  # Thai, Lao
-        or 0x1000 <= o <= 0x109F  # Myanmar
-        or 0x1780 <= o <= 0x17FF  # Khmer
-    )
-
-
-def join_words(texts: Sequence[str]) -> str:
-    """Words as text: a space between words, none where either side is CJK-like (no spaces in that script)."""
-    out = ""
-    for t in texts:
-        if out and not (_no_space(out[-1]) or _no_space(t[:1])):
-            out += " "
-        out += t
-    return out
-
-
-def text_width(text: str) -> int:
-    """Characters, full-width ones (CJK) counting two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
 def _split_wide(w: Word, max_chars: int) -> list[Word]:
     """A word wider than a line, written without spaces (a CJK run Whisper gave as one word), as pieces
     of at most ``max_chars`` cut between characters, sharing the word's time by width. Others: as is."""
-    if text_width(w.text) <= max_chars or not any(_no_space(c) for c in w.text):
+    if text_width(w.text) <= max_chars or not any(no_space(c) for c in w.text):
         return [w]
     pieces: list[str] = []
     cur = ""
     for c in w.text:
         # Cut only next to a no-space character: a Latin word inside the run stays whole.
-        if cur and text_width(cur + c) > max_chars and (_no_space(c) or _no_space(cur[-1])):
+        if cur and text_width(cur + c) > max_chars and (no_space(c) or no_space(cur[-1])):
             keep = 1 if not _WORDY.search(c) and len(cur) > 1 else 0  # no piece starts with "。" or "、"
             pieces.append(cur[: len(cur) - keep])
             cur = cur[len(cur) - keep :]

@@ -309,6 +309,7 @@ class _Story:
         self.vectors = vectors if vectors.ndim == 2 and vectors.shape[0] == len(self.sentences) else None
         s_start = np.array([x["start_s"] for x in self.sentences], dtype=np.float64)
         s_end = np.array([x["end_s"] for x in self.sentences], dtype=np.float64)
+        self.starts, self.ends = starts, ends
         self.first = np.searchsorted(s_start, starts - _EDGE_SNAP_S)  # first sentence starting in the window
         self.last = np.searchsorted(s_end, ends + _EDGE_SNAP_S, side="right") - 1  # last one ending in it
         self.valid = self.first <= self.last
@@ -371,10 +372,14 @@ class _Story:
     def title(self, i: int) -> str:
         from streamapp.analysis.narrative import key_sentence, title
 
-        if not self.valid[i]:
-            return ""
-        k = key_sentence(self.sentences, int(self.first[i]), int(self.last[i]), self.vectors, self.traits)
-        return title(self.sentences[k]["text"])
+        if self.valid[i]:
+            k = key_sentence(self.sentences, int(self.first[i]), int(self.last[i]), self.vectors, self.traits)
+            return title(self.sentences[k]["text"])
+        # No whole sentence inside (one long sentence cut at either edge): the one it holds most of.
+        overlap = [min(float(self.ends[i]), s["end_s"]) - max(float(self.starts[i]), s["start_s"])
+                   for s in self.sentences]
+        best = int(np.argmax(overlap)) if overlap else -1
+        return title(self.sentences[best]["text"]) if best >= 0 and overlap[best] > 0 else ""
 
 
 

@@ -32,6 +32,10 @@ def test_title_is_trimmed_at_a_word_and_capitalised():
     t = title("here is the mistake most people make when they start saving money for retirement early.")
     assert len(t) <= 61 and t.endswith("\u2026") and t.startswith("Here is the mistake")
     assert title("short one.") == "Short one"
+    # Full-width characters take two columns: a Chinese title holds half as many characters.
+    zh = title("這兩天央視播出的有關掃黑除惡的政論大片披露了不少案件的細節，引起了很多觀眾的關注。")
+    assert zh.endswith("\u2026") and len(zh) <= 31 and zh.startswith("這兩天")
+    assert title("短い文。") == "短い文"
 
 
 def test_key_sentence_prefers_an_opening_hook():

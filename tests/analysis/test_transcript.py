@@ -107,6 +107,13 @@ def test_segment_words_drop_made_up_segments_and_keep_zero_length_words():
     assert back[1]["start_s"] >= back[0]["end_s"]
 
 
+def test_a_word_split_at_its_elision_is_one_word():
+    """Whisper hands French "d'habitude" over as "d" + "'habitude"; captions must not show "D 'HABITUDE"."""
+    words = segment_words([seg([("comme", 0.9), ("d", 0.8), ("'habitude,", 0.7), ("l'", 0.9), ("homme", 0.6)])], P)
+    assert [w["text"] for w in words] == ["comme", "d'habitude,", "l'homme"]
+    assert words[1]["start_s"] == 0.4 and words[1]["end_s"] == 1.1 and words[1]["prob"] == 0.7
+
+
 def test_vad_is_on_by_default_and_bundled():
     import faster_whisper
 

@@ -99,7 +99,8 @@ def test_cjk_without_spaces_is_measured_by_characters():
         assert len(cues) >= 2 and all(1 <= len(c.lines) <= 2 for c in cues)
         assert all(0 <= c.start <= c.end <= duration for c in cues)
         assert all(a.end <= b.start for a, b in zip(cues, cues[1:], strict=False))
-    assert join_words(["東京", "に", "行く", "OK", "fine"]) == "東京に行くOK fine"
+    assert join_words(["東京", "に", "行く", "OK", "fine"]) == "東京に行く OK fine"
+    assert join_words(["comme", "d'", "habitude,", "it", "'s"]) == "comme d'habitude, it's"
     assert text_width("日本") == 4 and text_width("ab") == 2
 
 

@@ -2,6 +2,8 @@
 
 import functools
 
+import numpy as np
+
 from streamapp.analysis.narrative import traits
 from streamapp.stages.score import ClipOptions, score
 from tests.meaning_talk import SECTIONS, UNSPOKEN_KEYWORDS, talk_signals, talk_words
@@ -52,6 +54,21 @@ def test_title_comes_from_inside_the_clip_and_the_reason_speaks_of_hooks():
         said = " ".join(inside).lower()
         assert clip.title.rstrip("\u2026").rstrip(",").lower() in said, (clip.title, said)
         assert clip.to_dict()["title"] == clip.title
+
+
+def test_a_clip_inside_one_long_sentence_still_gets_a_title():
+    """No whole sentence inside the window (one long sentence cut at both edges): the title is that sentence."""
+    from streamapp.stages.extract import Signals
+    from streamapp.stages.score import score_windows
+
+    text = "utilisant son navigateur comme d'habitude elle partage les informations sur ses goûts".split()  # noqa: SIM905
+    words = [{"start_s": 0.5 * i, "end_s": 0.5 * i + 0.4, "text": t, "prob": 0.9} for i, t in enumerate(text)]
+    words[-1]["text"] += "."
+    times = np.arange(0.0, 10.0, 0.04)
+    signals = Signals(10.0, 25.0, times, np.zeros(times.size, np.float32), [], 0.05,
+                      np.full(200, -20.0, np.float32), True, [], words=words)
+    (clip,) = score_windows(signals, [(1.0, 5.0)])
+    assert clip.title.startswith("Utilisant son navigateur")
 
 
 def test_hook_recall_in_the_top_three():
