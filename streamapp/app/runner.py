@@ -28,7 +28,7 @@ from streamapp.manifest import build_manifest, clip_entry, write_json_atomic
 from streamapp.media.fetch import download, is_url
 from streamapp.settings import Settings
 from streamapp.stages.analyze import analysis_params, asr_params
-from streamapp.stages.extract import Signals
+from streamapp.stages.extract import SIGNALS_VERSION, Signals
 from streamapp.timeline import FCPXML_NAME, write_timeline
 
 log = logging.getLogger("streamapp.runner")
@@ -143,7 +143,7 @@ class StageRunner:
         check_source_limits(source, self.settings)
         params, asr = extract_params(self.settings)
         signals_path = self.settings.jobs_dir / job_id / "signals.npz"
-        key = cache_key("signals", source["sha256"], {"analysis": params, "asr": asr})
+        key = cache_key("signals", source["sha256"], {"analysis": params, "asr": asr, "version": SIGNALS_VERSION})
         blob = await self.cache.get(key)
         summary_blob = await self.cache.get(key + ":summary") if blob is not None else None
         if blob is not None and summary_blob is not None:

@@ -61,6 +61,10 @@ def _empty_u8() -> np.ndarray:
 
 _SPANS = ("silences", "bursts", "black", "frozen")
 
+# Part of the cache key of a video's signals: raise it whenever extract's output for the same input and
+# settings changes, so that cached signals of an older streamapp are not reused (2: elisions joined).
+SIGNALS_VERSION = 2
+
 
 @dataclass
 class Signals:
