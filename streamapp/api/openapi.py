@@ -7,6 +7,8 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from streamapp.job import Priority, Stage, State
+
 _REF = "#/components/schemas/"
 _ERROR = {"$ref": "#/components/responses/Error"}
 _AUTH_ERROR = {"$ref": "#/components/responses/Unauthorized"}
@@ -54,7 +56,7 @@ _SCHEMAS: dict[str, Any] = {
             "captions": {"type": "boolean"},
         },
     },
-    "Priority": {"enum": ["high", "normal", "low"], "default": "normal"},
+    "Priority": {"enum": [p.value for p in Priority], "default": Priority.NORMAL.value},
     "Submission": {
         "type": "object",
         "required": ["path"],
@@ -70,8 +72,8 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["job_id", "state", "stage", "progress"],
         "properties": {
             "job_id": {"type": "string"},
-            "state": {"enum": ["queued", "extracting", "scoring", "exporting", "done", "failed"]},
-            "stage": {"enum": ["submit", "extract", "score", "export"]},
+            "state": {"enum": [s.value for s in State]},
+            "stage": {"enum": [s.value for s in Stage]},
             "progress": {"type": "number", "minimum": 0, "maximum": 1, "description": "progress of this stage"},
             "attempts": {"type": "integer", "minimum": 0},
             "error": {"oneOf": [{"type": "null"}, {"$ref": _REF + "Error/properties/error"}]},
@@ -159,7 +161,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Jobs known to this worker, newest first",
             "parameters": [
                 {"name": "state", "in": "query", "schema": {
-                    "enum": ["queued", "extracting", "scoring", "exporting", "done", "failed"]}},
+                    "enum": [s.value for s in State]}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
                                                              "default": 100}},
             ],

@@ -35,13 +35,12 @@ from streamapp.api.openapi import openapi_document
 from streamapp.api.service import JobService
 from streamapp.app.jobs import public_job
 from streamapp.errors import InputError, StreamappError, TransientError
+from streamapp.job import PRIORITIES, STATES
 
 log = logging.getLogger("streamapp.api")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-STATES = ("queued", "extracting", "scoring", "exporting", "done", "failed")
-PRIORITIES = ("high", "normal", "low")
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")

@@ -10,12 +10,8 @@ import random
 from collections import OrderedDict
 from typing import Any
 
-STATES = ("queued", "extracting", "scoring", "exporting", "done", "failed")
-TERMINAL = frozenset({"done", "failed"})
-RANK = {"queued": 0, "extracting": 1, "scoring": 2, "exporting": 3, "done": 4, "failed": 4}
-PRIORITY_RANK = {"high": 0, "normal": 1, "low": 2}
-# Which stage runs a job in each live state.
-STAGE_OF_STATE = {"queued": "extract", "extracting": "extract", "scoring": "score", "exporting": "export"}
+from streamapp.job import PRIORITY_RANK, RANK, STAGE_OF_STATE, STATES, TERMINAL  # noqa: F401 (re-exported)
+
 # What a job record shows outside (records also carry candidates, paths and other internals).
 PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
                  "updated_at", "retry_at")
