@@ -35,8 +35,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     surviving worker's takeover or a fresh worker's first assignment stalling past a test's wait. A real
     fault fails every try. Against real Kafka (STREAMAPP_TEST_BROKER, or testcontainers) nothing is rerun.
     """
-    if not _uses_embedded_broker():
-        return
+    if not _uses_embedded_broker() or os.environ.get("STREAMAPP_TEST_RERUNS") == "0":
+        return  # STREAMAPP_TEST_RERUNS=0: no reruns at all (bench/RESULTS.md counts suite runs made so)
     for item in items:
         groups = "worker" in getattr(item, "fixturenames", ()) or item.get_closest_marker("consumer_groups")
         if groups and not item.get_closest_marker("flaky"):
