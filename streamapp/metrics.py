@@ -1,8 +1,14 @@
-"""Prometheus metrics (conventional names, base units), served at /metrics on the worker's web port."""
+"""Prometheus metrics (conventional names, base units), served at /metrics on a worker's web port and by
+`streamapp api`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from streamapp.job import STATES
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -39,6 +45,15 @@ ALERTS = Counter("streamapp_alerts_total", "Alert transitions, by rule and state
                  registry=REGISTRY)
 CPU_PERCENT = Gauge("streamapp_cpu_percent", "Machine CPU use", registry=REGISTRY)
 MEMORY_PERCENT = Gauge("streamapp_memory_percent", "Machine memory use", registry=REGISTRY)
+
+
+def count_jobs(records: Iterable[dict[str, Any]]) -> None:
+    """Set the ``streamapp_jobs`` gauge from job records (a worker's table, or the API's read model)."""
+    counts: dict[str, int] = {}
+    for job in records:
+        counts[job["state"]] = counts.get(job["state"], 0) + 1
+    for state in STATES:
+        JOBS.labels(state.value).set(counts.get(state, 0))
 
 
 def render() -> bytes:

@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from jsonschema import Draft202012Validator
 
 from streamapp import events
@@ -145,6 +146,22 @@ def authorized(request: web.Request, token: str) -> bool:
     header = request.headers.get("Authorization", "")
     given = header[7:].strip() if header[:7].lower() == "bearer " else request.query.get("token", "")
     return bool(given) and hmac.compare_digest(given.encode(), token.encode())
+
+
+_QUERY_TOKEN = re.compile(r"([?&]token=)[^&#]*")
+
+
+def redact(path_qs: str) -> str:
+    """``path_qs`` with any ``token=`` query value hidden, for logs."""
+    return _QUERY_TOKEN.sub(r"\1***", path_qs)
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """aiohttp's access log line, with query tokens hidden (a ``?token=`` would otherwise be logged)."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info('%s "%s %s" %s %.3f s', request.remote, request.method, redact(request.path_qs),
+                         response.status, time)
 
 
 def _guard(handler: Handler, token: str | None) -> Handler:

@@ -14,7 +14,9 @@ from typing import Any
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from streamapp import metrics
 from streamapp.api import add_routes, token_required
+from streamapp.api.routes import RedactingAccessLogger
 from streamapp.app.jobs import fold
 from streamapp.app.service import WorkerJobService
 from streamapp.client import Submitter
@@ -53,6 +55,25 @@ class JobLog:
             await self._consumer.stop()
 
 
+class Probes:
+    """/healthz and /metrics of the API process (no token: they reveal no job, as on a worker)."""
+
+    def __init__(self, job_log: JobLog, reader: asyncio.Task) -> None:
+        self.job_log = job_log
+        self.reader = reader
+
+    async def health(self, request: web.Request) -> web.Response:
+        # The read model is the API's only view of jobs: when its reader has stopped, the answers go stale.
+        alive = not self.reader.done()
+        body = {"ok": alive, "jobs": len(self.job_log.records), "job_log_reader": "running" if alive else "stopped"}
+        return web.json_response(body, status=200 if alive else 503)
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        metrics.count_jobs(self.job_log.records.values())
+        return web.Response(body=metrics.render(), content_type="text/plain", charset="utf-8",
+                            headers={"X-Content-Type-Options": "nosniff"})
+
+
 def run_api(settings: Settings) -> None:
     if token_required(settings.web_host) and not settings.api_token:
         raise StreamappError(f"the API would listen on {settings.web_host} without a token: set STREAMAPP_API_TOKEN",
@@ -72,6 +93,9 @@ def run_api(settings: Settings) -> None:
                                    lambda event: submitter.submit(event))
         app = web.Application()
         add_routes(app, service, token=settings.api_token or None)
+        probes = Probes(job_log, tasks[0])
+        app.router.add_get("/healthz", probes.health)
+        app.router.add_get("/metrics", probes.metrics)
 
         async def close(_: web.Application) -> None:
             for task in tasks:
@@ -81,7 +105,8 @@ def run_api(settings: Settings) -> None:
         app.on_cleanup.append(close)
         return app
 
-    web.run_app(build(), host=settings.web_host, port=settings.web_port, print=lambda msg: log.info(msg))
+    web.run_app(build(), host=settings.web_host, port=settings.web_port, print=lambda msg: log.info(msg),
+                access_log_class=RedactingAccessLogger)
 
 
 __all__ = ["JobLog", "run_api"]

@@ -356,11 +356,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     @app.timer(5.0)
     @guarded
     async def count_jobs() -> None:
-        counts: dict[str, int] = {}
-        for job in records():
-            counts[job["state"]] = counts.get(job["state"], 0) + 1
-        for state in job_records.STATES:
-            metrics.JOBS.labels(state).set(counts.get(state, 0))
+        metrics.count_jobs(records())
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:

@@ -61,10 +61,19 @@ def test_api_process_submits_and_serves_results(worker, stack_env, tmp_path: Pat
         assert call(port, f"/api/jobs/{job_id}/files/..%2Fsecret")[0] in (400, 404)
         status, body = call(port, "/api/jobs", {"path": str(tmp_path / "nope.mp4")})
         assert status == 400 and json.loads(body)["error"]["code"] == "input_missing"
+        # Probes for the operator, without a token: health of the read model and Prometheus metrics.
+        status, body = call(port, "/healthz", token=None)
+        assert status == 200 and json.loads(body)["ok"] is True and json.loads(body)["jobs"] >= 1
+        status, body = call(port, "/metrics", token=None)
+        assert status == 200 and b'streamapp_jobs{state="done"} 1.0' in body
+        # A token given in the query (as <video> sources do) never reaches the access log.
+        assert call(port, f"/api/jobs/{job_id}?token={TOKEN}", token=None)[0] == 200
     finally:
         api.terminate()
         api.wait(timeout=10)
         log.close()
+    logged = (tmp_path / "api.log").read_text()
+    assert f"/api/jobs/{job_id}?token=" in logged and TOKEN not in logged
 
 
 def test_api_refuses_to_listen_beyond_loopback_without_a_token(stack_env) -> None:
