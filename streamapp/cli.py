@@ -31,9 +31,10 @@ from rich.table import Table
 
 from streamapp.app.jobs import TERMINAL, public_job
 from streamapp.client import Follower, JobOutcome, Submitter, read_job_record, submission
-from streamapp.errors import StreamappError
+from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
+from streamapp.options import check_options, merge_options
 from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
 from streamapp.transport.admin import ensure_topics
@@ -113,12 +114,24 @@ def local_input_problem(video: Path) -> tuple[str, str] | None:
     return None
 
 
-def clip_options(max_clips: int | None, min_duration: float | None, max_duration: float | None,
-                 aspect: AspectChoice | None, keywords: list[str] | None = None) -> dict[str, Any]:
-    if min_duration is not None and max_duration is not None and min_duration > max_duration:
-        die("--min-duration must not exceed --max-duration", EXIT_USAGE)
-    return {"max_clips": max_clips, "min_duration_s": min_duration, "max_duration_s": max_duration,
-            "aspect": aspect.value if aspect else None, "keywords": list(keywords) if keywords else None}
+def clip_options(settings: Settings, max_clips: int | None, min_duration: float | None,
+                 max_duration: float | None, aspect: AspectChoice | None,
+                 keywords: list[str] | None = None) -> dict[str, Any]:
+    """The job options given on the command line, checked as the API and the worker check them (and
+    against the settings' defaults), or exit with a usage error."""
+    given = {"max_clips": max_clips, "min_duration_s": min_duration, "max_duration_s": max_duration,
+             "aspect": aspect.value if aspect else None, "keywords": list(keywords) if keywords else None}
+    try:
+        options = check_options(given)
+        merge_options(settings, options)
+    except InputError as exc:
+        flags = {"min_duration_s": "--min-duration", "max_duration_s": "--max-duration", "max_clips": "--max-clips"}
+        message = exc.message
+        for name, flag in flags.items():
+            message = message.replace(name, flag)
+        die(message, EXIT_USAGE)
+        raise
+    return options
 
 
 MaxClips = Annotated[int | None, typer.Option("--max-clips", min=1, max=100, help="Most clips per video.")]
@@ -233,7 +246,7 @@ def process(
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
     quiet_client_logs()
     settings = load_settings()
-    options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
+    options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords)
     if out.exists() and not out.is_dir():
         die(f"--out {out} is a file; clips go into a folder", EXIT_USAGE)
     refused = [(video, problem) for video in videos if (problem := local_input_problem(video))]
@@ -335,7 +348,7 @@ def analyze(
     from streamapp.stages.analyze import analyze_video
 
     settings = load_settings()
-    options = {k: v for k, v in clip_options(max_clips, min_duration, max_duration, None).items() if v is not None}
+    options = clip_options(settings, max_clips, min_duration, max_duration, None)
     if keywords:
         options["keywords"] = keywords
     try:
@@ -401,7 +414,7 @@ def submit(
     quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
-    options = clip_options(max_clips, min_duration, max_duration, aspect, keywords)
+    options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords)
     jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options) for v in videos]
 
     async def publish() -> None:

@@ -8,6 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from streamapp.job import Priority, Stage, State
+from streamapp.options import options_schema
 
 _REF = "#/components/schemas/"
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -41,20 +42,10 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "Options": {
-        "type": "object",
-        "additionalProperties": False,
-        "description": "Clip options of one job (schemas/common.schema.json#/$defs/options); unset = defaults",
-        "properties": {
-            "max_clips": {"type": "integer", "minimum": 1, "maximum": 100},
-            "min_duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
-            "max_duration_s": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600},
-            "aspect": {"enum": ["9:16", "1:1", "4:5", "16:9"]},
-            "keywords": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1,
-                                                                   "maxLength": 100}},
-            "range_start_s": {"type": "number", "minimum": 0},
-            "range_end_s": {"type": "number", "exclusiveMinimum": 0},
-            "captions": {"type": "boolean"},
-        },
+        **options_schema(),
+        "description": "Clip options of one job (schemas/common.schema.json#/$defs/options); unset = defaults. "
+                       "Also refused: min_duration_s over max_duration_s (given or default), a range that "
+                       "ends before it starts, times past a week.",
     },
     "Priority": {"enum": [p.value for p in Priority], "default": Priority.NORMAL.value},
     "Submission": {

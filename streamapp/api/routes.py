@@ -22,21 +22,19 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from jsonschema import Draft202012Validator
 
-from streamapp import events
 from streamapp.api.openapi import openapi_document
 from streamapp.api.service import JobService
 from streamapp.app.jobs import public_job
 from streamapp.errors import InputError, StreamappError, TransientError
 from streamapp.job import PRIORITIES, STATES
+from streamapp.options import check_options
 
 log = logging.getLogger("streamapp.api")
 
@@ -105,13 +103,6 @@ def status_of(exc: StreamappError) -> int:
     return 400 if exc.permanent else 500
 
 
-@lru_cache(maxsize=1)
-def _options_validator() -> Draft202012Validator:
-    common = orjson.loads((events.schemas_dir() / "common.schema.json").read_bytes())
-    schema = {**common["$defs"]["options"], "$defs": common["$defs"]}
-    return Draft202012Validator(schema)
-
-
 def parse_submission(body: Any) -> tuple[str, dict[str, Any], str]:
     """``{path, options?, priority?}`` -> (path, options, priority), or an InputError naming the problem."""
     if not isinstance(body, dict):
@@ -128,17 +119,6 @@ def check_priority(priority: Any) -> str:
     if priority not in PRIORITIES:
         raise InputError(f"priority must be one of {', '.join(PRIORITIES)}", code="request_invalid")
     return str(priority)
-
-
-def check_options(options: Any) -> dict[str, Any]:
-    if not isinstance(options, dict):
-        raise InputError("options must be a JSON object", code="request_invalid")
-    options = {k: v for k, v in options.items() if v is not None}
-    error = next(iter(sorted(_options_validator().iter_errors(options), key=lambda e: list(e.path))), None)
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "options"
-        raise InputError(f"options at {where}: {error.message}"[:300], code="request_invalid")
-    return options
 
 
 def authorized(request: web.Request, token: str) -> bool:

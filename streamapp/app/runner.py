@@ -26,6 +26,7 @@ from streamapp.errors import InputError
 from streamapp.fileio import remove_temp_files, write_bytes_atomic
 from streamapp.manifest import build_manifest, clip_entry, write_json_atomic
 from streamapp.media.fetch import download, is_url
+from streamapp.options import merge_options
 from streamapp.settings import Settings
 from streamapp.stages.analyze import analysis_params, asr_params
 from streamapp.stages.extract import SIGNALS_VERSION, Signals
@@ -44,17 +45,7 @@ def extract_params(settings: Settings) -> tuple[dict[str, Any], dict[str, Any] |
 
 def job_options(settings: Settings, request: dict[str, Any]) -> dict[str, Any]:
     """A job's clip options: its own where given, else the settings' defaults."""
-    given = request.get("options", {})
-    options = {
-        "max_clips": given.get("max_clips", settings.max_clips),
-        "min_duration_s": given.get("min_duration_s", settings.min_duration_s),
-        "max_duration_s": given.get("max_duration_s", settings.max_duration_s),
-        "aspect": given.get("aspect", settings.aspect),
-    }
-    for name in ("keywords", "range_start_s", "range_end_s", "captions", "caption_style"):
-        if name in given:
-            options[name] = given[name]
-    return options
+    return merge_options(settings, request.get("options", {}))
 
 
 def check_input_path(path: str, roots: list[Path]) -> None:

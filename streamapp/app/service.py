@@ -15,6 +15,7 @@ from streamapp.app.runner import check_input_path, job_options
 from streamapp.client import submission
 from streamapp.errors import InputError
 from streamapp.media.fetch import is_url
+from streamapp.options import merge_options
 from streamapp.settings import Settings
 from streamapp.stages.extract import Signals
 from streamapp.stages.score import ClipOptions, score_windows
@@ -72,6 +73,7 @@ class WorkerJobService:
             check_input_path(path, self.settings.input_roots)
             if not Path(path).is_file():
                 raise InputError(f"file not found: {path}", code="input_missing")
+        merge_options(self.settings, options)  # refused now, not in a stage, when it clashes with the defaults
         event = submission(path, self.settings.clips_dir, priority=priority, options=options)
         await self._submit(event)
         return {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,

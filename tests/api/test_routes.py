@@ -113,6 +113,11 @@ def test_submit_refusals(service: MemoryJobService, tmp_path: Path) -> None:
         await _error(response, 400, "request_invalid")
         response = await client.post("/api/jobs", json={"path": good, "options": {"max_clip": 3}})
         await _error(response, 400, "request_invalid")
+        # Rules across fields, and times no video reaches, are refused now rather than crash a stage later.
+        for options in ({"min_duration_s": 1127, "max_duration_s": 60}, {"range_start_s": 1e307},
+                        {"range_start_s": 30, "range_end_s": 10}):
+            await _error(await client.post("/api/jobs", json={"path": good, "options": options}), 400,
+                         "request_invalid")
         await _error(await client.post("/api/jobs", data=b"{not json", headers={"Content-Type": "application/json"}),
                      400, "request_invalid")
         assert service.submitted == []
