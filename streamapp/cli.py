@@ -34,7 +34,7 @@ from streamapp.client import Follower, JobOutcome, Submitter, read_job_record, s
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
-from streamapp.options import check_options, merge_options
+from streamapp.options import CAPTION_STYLES, check_options, merge_options
 from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
 from streamapp.transport.admin import ensure_topics
@@ -62,6 +62,9 @@ class AspectChoice(StrEnum):
     square = "1:1"
     four_five = "4:5"
     landscape = "16:9"
+
+
+CaptionStyleChoice = StrEnum("CaptionStyleChoice", {name: name for name in CAPTION_STYLES})
 
 
 class PriorityChoice(StrEnum):
@@ -116,16 +119,20 @@ def local_input_problem(video: Path) -> tuple[str, str] | None:
 
 def clip_options(settings: Settings, max_clips: int | None, min_duration: float | None,
                  max_duration: float | None, aspect: AspectChoice | None,
-                 keywords: list[str] | None = None) -> dict[str, Any]:
+                 keywords: list[str] | None = None, *, start: float | None = None, end: float | None = None,
+                 caption_style: CaptionStyleChoice | None = None, captions: bool = True) -> dict[str, Any]:
     """The job options given on the command line, checked as the API and the worker check them (and
     against the settings' defaults), or exit with a usage error."""
     given = {"max_clips": max_clips, "min_duration_s": min_duration, "max_duration_s": max_duration,
-             "aspect": aspect.value if aspect else None, "keywords": list(keywords) if keywords else None}
+             "aspect": aspect.value if aspect else None, "keywords": list(keywords) if keywords else None,
+             "range_start_s": start, "range_end_s": end,
+             "caption_style": caption_style.value if caption_style else None, "captions": None if captions else False}
     try:
         options = check_options(given)
         merge_options(settings, options)
     except InputError as exc:
-        flags = {"min_duration_s": "--min-duration", "max_duration_s": "--max-duration", "max_clips": "--max-clips"}
+        flags = {"min_duration_s": "--min-duration", "max_duration_s": "--max-duration", "max_clips": "--max-clips",
+                 "range_start_s": "--start", "range_end_s": "--end"}
         message = exc.message
         for name, flag in flags.items():
             message = message.replace(name, flag)
@@ -141,6 +148,12 @@ AspectOpt = Annotated[AspectChoice | None, typer.Option("--aspect", help="Output
 PriorityOpt = Annotated[PriorityChoice, typer.Option("--priority", help="Queue priority.")]
 KeywordOpt = Annotated[list[str] | None, typer.Option(
     "--keyword", help="Steer clips toward a subject, by meaning as well as by word (repeatable).")]
+StartOpt = Annotated[float | None, typer.Option("--start", min=0, help="Clip only after this time, seconds.")]
+EndOpt = Annotated[float | None, typer.Option("--end", min=0, help="Clip only before this time, seconds.")]
+CaptionStyleOpt = Annotated[CaptionStyleChoice | None, typer.Option(
+    "--caption-style", help="Caption preset (default: the settings' caption_style).")]
+NoCaptionsOpt = Annotated[bool, typer.Option(
+    "--no-captions", help="Burn in no captions (subtitle files are still written).")]
 
 
 class LocalWorker:
@@ -240,13 +253,18 @@ def process(
     aspect: AspectOpt = None,
     priority: PriorityOpt = PriorityChoice.normal,
     keywords: KeywordOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    caption_style: CaptionStyleOpt = None,
+    no_captions: NoCaptionsOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list: manifest or error per job.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds (0: never).")] = 0,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
     quiet_client_logs()
     settings = load_settings()
-    options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords)
+    options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords, start=start, end=end,
+                           caption_style=caption_style, captions=not no_captions)
     if out.exists() and not out.is_dir():
         die(f"--out {out} is a file; clips go into a folder", EXIT_USAGE)
     refused = [(video, problem) for video in videos if (problem := local_input_problem(video))]
@@ -343,12 +361,14 @@ def analyze(
     min_duration: MinDuration = None,
     max_duration: MaxDuration = None,
     keywords: Annotated[list[str] | None, typer.Option("--keyword", help="Steering keyword (repeatable).")] = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
 ) -> None:
     """Analyse one video (shots, silences, words, scored candidates) without rendering; no broker needed."""
     from streamapp.stages.analyze import analyze_video
 
     settings = load_settings()
-    options = clip_options(settings, max_clips, min_duration, max_duration, None)
+    options = clip_options(settings, max_clips, min_duration, max_duration, None, start=start, end=end)
     if keywords:
         options["keywords"] = keywords
     try:
@@ -408,13 +428,18 @@ def submit(
     aspect: AspectOpt = None,
     priority: PriorityOpt = PriorityChoice.normal,
     keywords: KeywordOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    caption_style: CaptionStyleOpt = None,
+    no_captions: NoCaptionsOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print [{job_id, path}] as JSON.")] = False,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
     quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
-    options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords)
+    options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords, start=start, end=end,
+                           caption_style=caption_style, captions=not no_captions)
     jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options) for v in videos]
 
     async def publish() -> None:

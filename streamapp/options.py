@@ -45,6 +45,10 @@ def options_schema() -> dict[str, Any]:
     return inline(copy.deepcopy(defs["options"]))
 
 
+# The caption presets a job may name (the schema's enum; tests/test_options.py holds captions/styles.py to it).
+CAPTION_STYLES: tuple[str, ...] = tuple(options_schema()["properties"]["caption_style"]["enum"])
+
+
 @functools.cache
 def _validator() -> Draft202012Validator:
     return Draft202012Validator(options_schema())

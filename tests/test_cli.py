@@ -46,9 +46,12 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.consumer_groups  # `process` runs a local worker
 def test_process_writes_clips_and_manifest(cli_env, video, tmp_path) -> None:
     result = run_cli(["process", str(video), "--out", str(tmp_path), "--max-clips", "3", "--min-duration", "6",
-                      "--max-duration", "12", "--aspect", "1:1", "--json"], cli_env)
+                      "--max-duration", "12", "--aspect", "1:1", "--caption-style", "clean", "--start", "2",
+                      "--json"], cli_env)
     assert result.returncode == 0, result.stderr[-3000:]
     [manifest] = json.loads(result.stdout)  # always a list, one result per file
+    assert manifest["options"]["caption_style"] == "clean" and manifest["options"]["range_start_s"] == 2.0
+    assert min(c["start_s"] for c in manifest["clips"]) >= 2.0 - 0.3  # edges may snap to a pause just before
     job_dir = tmp_path / manifest["job_id"]
     assert json.loads((job_dir / "manifest.json").read_text()) == manifest
     assert manifest["source"]["sha256"] and manifest["source"]["width"] == 320
@@ -133,6 +136,10 @@ def test_usage_errors_exit_2_in_one_line(cli_env, tmp_path) -> None:
     result = run_cli(["process", "x.mp4", "--min-duration", "30", "--max-duration", "10"], cli_env)
     assert result.returncode == 2
     assert "min-duration" in result.stderr and "Traceback" not in result.stderr
+    result = run_cli(["process", "x.mp4", "--start", "50", "--end", "20"], cli_env)
+    assert result.returncode == 2 and "--start (50) must come before --end (20)" in result.stderr
+    result = run_cli(["submit", "x.mp4", "--caption-style", "neon"], cli_env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     result = run_cli(["submit", "x.mp4"], {**cli_env, "STREAMAPP_BROKER": "nonsense"})
     assert result.returncode == 2 and "STREAMAPP_BROKER" in result.stderr
     result = run_cli(["worker"], {**cli_env, "STREAMAPP_POOL_SIZE": "5", "STREAMAPP_POOL_MAX_SIZE": "3"}, timeout=60)

@@ -45,3 +45,10 @@ def test_the_schema_is_standalone_for_openapi():
     assert "$ref" not in str(schema)  # inlined: the OpenAPI document has no $defs of the event schemas
     assert schema["properties"]["aspect"]["enum"] == ["9:16", "1:1", "4:5", "16:9"]
     assert "caption_style" in schema["properties"] and schema["additionalProperties"] is False
+
+
+def test_caption_styles_named_by_the_schema_are_the_presets_drawn():
+    from streamapp.captions.styles import PRESETS
+    from streamapp.options import CAPTION_STYLES
+
+    assert set(CAPTION_STYLES) == set(PRESETS)
