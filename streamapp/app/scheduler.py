@@ -76,6 +76,10 @@ class Scheduler:
         self._read_log = read_log
         self._log_checked: dict[str, float] = {}  # job id -> when its log was last read for that
         self.ended_in_log: set[str] = set()  # jobs a stale table shows running whose log says they ended
+        # Jobs whose record this worker's own agent has folded an event into since its last assignment. Any
+        # other record came from the table's changelog recovery, which the embedded broker can leave short
+        # (a job that ended shows as queued): such a job's own log is read once before it starts.
+        self.confirmed: set[str] = set()
         self.running: dict[str, tuple[asyncio.Task[None], int]] = {}
         self.handed_off: dict[str, tuple[int, float]] = {}
         # A failure or a retry is recorded through Kafka; until the table shows it, these keep the job
@@ -111,6 +115,29 @@ class Scheduler:
             ready.append(record)
         ready.sort(key=schedule_key)
         return ready[:free]
+
+    def forget_confirmations(self) -> None:
+        """At an assignment: every record not folded since may have come from a short changelog recovery."""
+        self.confirmed.clear()
+
+    async def _still_to_do(self, record: dict[str, Any]) -> bool:
+        """Whether the stage of ``record`` is still to do: always for a record confirmed by this worker's
+        agent; otherwise only if the job's log agrees (not ended, not further along)."""
+        job_id = record["job_id"]
+        if job_id in self.confirmed or self._read_log is None:
+            return True
+        logged = await self._read_log(job_id)
+        if logged is None:
+            return True  # the log could not be read: the catch-up gate already passed, go on
+        if logged["state"] in TERMINAL:
+            log.info("job %s: the table shows %s but its log says it ended (%s); not started", job_id,
+                     record["state"], logged["state"])
+            self.ended_in_log.add(job_id)
+            return False
+        if RANK[logged["state"]] > RANK[record["state"]]:
+            return False  # the table is behind: the agent will fold the newer state, then it starts
+        self.confirmed.add(job_id)
+        return True
 
     def release(self, kept: Callable[[int], bool]) -> None:
         """Stop the jobs whose partition this worker no longer holds (``kept`` says which it does), at once:
@@ -160,6 +187,7 @@ class Scheduler:
             if runnable(logged, time.time()) and RANK[logged["state"]] >= RANK[record["state"]]:
                 log.info("job %s: its partition is not caught up; starting it from its log (%s)", job_id,
                          logged["state"])
+                self.confirmed.add(job_id)  # just read from its log
                 self._start({**logged, "partition": partition})
 
     async def loop(self) -> None:
@@ -181,6 +209,8 @@ class Scheduler:
     async def _run(self, record: dict[str, Any]) -> None:
         job_id = record["job_id"]
         try:
+            if not await self._still_to_do(record):
+                return
             await self.runner.run(record)
             self.handed_off[job_id] = (RANK[record["state"]] + (2 if record["state"] == "queued" else 1), time.time())
         except asyncio.CancelledError:

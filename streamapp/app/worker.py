@@ -228,6 +228,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     async def note_group_offsets(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         inputs = [(tp.topic, tp.partition) for tp in assigned if tp.topic in (topics.videos, topics.job_status)]
         scheduler.release(lambda partition: TP(topics.job_status, partition) in assigned)
+        scheduler.forget_confirmations()
         try:  # inside Faust's rebalance: never hold it up for long (the catch-up check retries the read)
             await asyncio.wait_for(applied.assigned(inputs), 5.0)
         except TimeoutError:
@@ -303,6 +304,7 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                     if record["state"] in job_records.TERMINAL:
                         ended.note(value["job_id"])
                     scheduler.wake.set()
+                scheduler.confirmed.add(value["job_id"])  # the table now holds this job's latest event
             applied.mark(event.message.topic, event.message.partition, event.message.offset)
 
     @app.task

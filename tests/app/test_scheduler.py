@@ -149,3 +149,36 @@ def test_a_partition_that_stays_behind_starts_its_jobs_from_their_own_log(monkey
     seen, read_ids = asyncio.run(scenario())
     assert [(r["job_id"], r["state"], r["partition"]) for r in seen] == [("moved-on", "scoring", 1)]
     assert read_ids == ["ended", "moved-on"]
+
+
+def test_a_record_from_the_changelog_is_checked_against_its_log_once_before_it_starts() -> None:
+    """After an assignment the table's records come from its changelog, which the embedded broker can leave
+    short: a job that failed there shows as queued. Its own log is read before it starts; a record the
+    worker's agent has folded an event into since the assignment starts without that read."""
+    table = [queued("failed-already", "high", 1.0), queued("still-queued", "normal", 2.0),
+             queued("folded-since", "low", 3.0)]
+    logs = {"failed-already": {**table[0], "state": "failed", "stage": "extract"},
+            "still-queued": table[1], "folded-since": table[2]}
+    read: list[str] = []
+
+    async def read_log(job_id: str) -> dict[str, Any] | None:
+        read.append(job_id)
+        return dict(logs[job_id])
+
+    async def scenario() -> tuple[list[str], Scheduler]:
+        runner = RecordingRunner()
+        scheduler = Scheduler(Settings(), runner, lambda: list(table), lambda p: True, capacity=lambda: 3,
+                              read_log=read_log)
+        scheduler.forget_confirmations()  # an assignment
+        scheduler.confirmed.add("folded-since")  # the agent folded an event of this job since
+        scheduler.tick()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        for task, _ in scheduler.running.values():
+            task.cancel()
+        return runner.started, scheduler
+
+    started, scheduler = asyncio.run(scenario())
+    assert sorted(started) == ["folded-since", "still-queued"]
+    assert sorted(read) == ["failed-already", "still-queued"]
+    assert "failed-already" in scheduler.ended_in_log and "still-queued" in scheduler.confirmed
