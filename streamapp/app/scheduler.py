@@ -120,24 +120,29 @@ class Scheduler:
         """At an assignment: every record not folded since may have come from a short changelog recovery."""
         self.confirmed.clear()
 
-    async def _still_to_do(self, record: dict[str, Any]) -> bool:
-        """Whether the stage of ``record`` is still to do: always for a record confirmed by this worker's
-        agent; otherwise only if the job's log agrees (not ended, not further along)."""
+    async def _to_run(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """The record to run: ``record`` itself when this worker's agent has confirmed it; otherwise the
+        job's record folded from its own log, or None when that log says the job ended (or has nothing
+        runnable yet)."""
         job_id = record["job_id"]
         if job_id in self.confirmed or self._read_log is None:
-            return True
+            return record
         logged = await self._read_log(job_id)
         if logged is None:
-            return True  # the log could not be read: the catch-up gate already passed, go on
+            return record  # the log could not be read: the catch-up gate already passed, go on
         if logged["state"] in TERMINAL:
             log.info("job %s: the table shows %s but its log says it ended (%s); not started", job_id,
                      record["state"], logged["state"])
             self.ended_in_log.add(job_id)
-            return False
-        if RANK[logged["state"]] > RANK[record["state"]]:
-            return False  # the table is behind: the agent will fold the newer state, then it starts
+            return None
         self.confirmed.add(job_id)
-        return True
+        if RANK[logged["state"]] > RANK[record["state"]]:
+            # The table missed later events for good (they came before the assignment): run from the log.
+            log.info("job %s: the table shows %s, its log %s; running from the log", job_id, record["state"],
+                     logged["state"])
+            logged = {**logged, "partition": record.get("partition", -1)}
+            return logged if runnable(logged, time.time()) else None
+        return record
 
     def release(self, kept: Callable[[int], bool]) -> None:
         """Stop the jobs whose partition this worker no longer holds (``kept`` says which it does), at once:
@@ -209,8 +214,10 @@ class Scheduler:
     async def _run(self, record: dict[str, Any]) -> None:
         job_id = record["job_id"]
         try:
-            if not await self._still_to_do(record):
+            checked = await self._to_run(record)
+            if checked is None:
                 return
+            record = checked
             await self.runner.run(record)
             self.handed_off[job_id] = (RANK[record["state"]] + (2 if record["state"] == "queued" else 1), time.time())
         except asyncio.CancelledError:
