@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,20 @@ SOURCE_FIELDS = ("path", "sha256", "duration_s", "width", "height", "fps", "has_
 
 def _name(path: str | None) -> str | None:
     return Path(path).name if path else None
+
+
+_SLUG_MAX = 40
+
+
+def clip_stem(rank: int, title: str | None) -> str:
+    """A clip's file name without extension: its rank, then a short ASCII slug of its title
+    ("clip-01-why-do-some-rooms-feel-so-much"), the same on every run of the same job. Titles with no
+    Latin letters (Chinese, Russian...) give the rank alone: file names stay portable."""
+    ascii_title = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_title).strip("-")
+    if len(slug) > _SLUG_MAX:
+        slug = slug[:_SLUG_MAX].rsplit("-", 1)[0] if "-" in slug[:_SLUG_MAX] else slug[:_SLUG_MAX]
+    return f"clip-{rank:02d}" + (f"-{slug}" if slug else "")
 
 
 def clip_entry(job_id: str, index: int, candidate: dict[str, Any], rendered: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from streamapp.app.pool import WorkPool
 from streamapp.cache import ResultCache, cache_key
 from streamapp.errors import InputError
 from streamapp.fileio import remove_temp_files, write_bytes_atomic
-from streamapp.manifest import build_manifest, clip_entry, write_json_atomic
+from streamapp.manifest import build_manifest, clip_entry, clip_stem, write_json_atomic
 from streamapp.media.fetch import download, is_url
 from streamapp.options import merge_options
 from streamapp.settings import Settings
@@ -205,7 +205,8 @@ class StageRunner:
             cuts = [float(c) for c in signals.cuts_s if start < c < end]
             rendered = await self.pool.run(
                 tasks.render_task, job_id, index, len(candidates), media_path, start, end, words, cuts, options,
-                str(out_dir / f"clip-{index + 1:02d}.mp4"), render, clip_loudness(signals, start, end), signals.hop_s,
+                str(out_dir / f"{clip_stem(index + 1, candidate.get('title'))}.mp4"), render,
+                clip_loudness(signals, start, end), signals.hop_s,
             )
             return clip_entry(job_id, index, candidate, rendered)
 
