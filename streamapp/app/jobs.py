@@ -47,6 +47,12 @@ NEEDS = {"queued": ("request",), "extracting": ("request",), "scoring": ("reques
          "exporting": ("request", "source", "signals_path", "candidates")}
 
 
+def incomplete(record: dict[str, Any]) -> bool:
+    """A live record that lacks what its stage reads: it missed an event (see NEEDS)."""
+    state = record.get("state")
+    return state in STAGE_OF_STATE and not all(name in record for name in NEEDS[state])
+
+
 def runnable(record: dict[str, Any], now: float) -> bool:
     return (
         record.get("state") in STAGE_OF_STATE

@@ -18,7 +18,7 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from streamapp import events, metrics
-from streamapp.app.jobs import RANK, STAGE_OF_STATE, TERMINAL, backoff_s, runnable, schedule_key
+from streamapp.app.jobs import RANK, STAGE_OF_STATE, TERMINAL, backoff_s, incomplete, runnable, schedule_key
 from streamapp.app.runner import StageRunner
 from streamapp.errors import StreamappError
 from streamapp.settings import Settings
@@ -169,17 +169,16 @@ class Scheduler:
         self.running[record["job_id"]] = (task, int(record.get("partition", -1)))
 
     async def start_from_log(self) -> None:
-        """Jobs whose partition is still not caught up after the wait: the agent may be stalled on it (the
-        embedded broker can leave a new owner's fetch of a partition idle after a rebalance). Each such
-        job is started only from its record folded from its own log, which holds its latest event; a job
-        whose log says it ended is never started."""
+        """Jobs whose partition is still not caught up after the wait (the embedded broker can leave a new
+        owner's fetch of a partition idle after a rebalance), and jobs whose record lacks what its stage
+        reads (``_incomplete``). Each such job is started only from its record folded from its own log,
+        which holds its latest event; a job whose log says it ended is never started."""
         if self._read_log is None:
             return
         now = time.time()
-        for record in self.pick(now, caught_up_only=False):
+        behind = [r for r in self.pick(now, caught_up_only=False) if not self._applied_all(int(r.get("partition", -1)))]
+        for record in behind + self._incomplete():
             partition, job_id = int(record.get("partition", -1)), record["job_id"]
-            if self._applied_all(partition):
-                continue
             if now - self._log_checked.setdefault(job_id, now) < LOG_CHECK_EVERY_S:
                 continue  # first seen behind just now, or read lately: give the agent its chance first
             self._log_checked[job_id] = now
@@ -190,10 +189,20 @@ class Scheduler:
                 self.ended_in_log.add(job_id)
                 continue
             if runnable(logged, time.time()) and RANK[logged["state"]] >= RANK[record["state"]]:
-                log.info("job %s: its partition is not caught up; starting it from its log (%s)", job_id,
-                         logged["state"])
+                log.info("job %s: %s; starting it from its log (%s)", job_id,
+                         "its record lacks what its stage reads" if incomplete(record) else
+                         "its partition is not caught up", logged["state"])
                 self.confirmed.add(job_id)  # just read from its log
                 self._start({**logged, "partition": partition})
+
+    def _incomplete(self) -> list[dict[str, Any]]:
+        """Live records of this worker's partitions that lack what their stage reads. The event that carried
+        it may come later (one Faust skipped and republished); but not when a killed owner had committed the
+        event's offset and lost the table's changelog write of it (Faust writes the two apart): the new
+        owner folds the next event onto an older record, and every later owner recovers that record. So
+        after LOG_CHECK_EVERY_S such a job runs from its log (a 2-worker fault run had one job stuck so)."""
+        return [r for r in self._records() if r and incomplete(r) and r["job_id"] not in self.running
+                and r["job_id"] not in self.ended_in_log and self._owns(int(r.get("partition", -1))) is True]
 
     async def loop(self) -> None:
         while True:

@@ -186,3 +186,31 @@ def test_a_record_from_the_changelog_is_checked_against_its_log_once_before_it_s
     assert sorted(started) == ["folded-since", "scored-already:exporting", "still-queued"]
     assert sorted(read) == ["failed-already", "scored-already", "still-queued"]
     assert "failed-already" in scheduler.ended_in_log and "still-queued" in scheduler.confirmed
+
+
+def test_a_record_missing_what_its_stage_reads_runs_from_its_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A killed owner committed the scoring event's offset but lost the table's changelog write of it: the
+    record at exporting lacks source and signals_path, and no later event will bring them. Its log has
+    them: the job runs from there (before, it waited forever)."""
+    full = {**queued("half", "normal", 1.0), "state": "exporting", "stage": "export", "source": {"fps": 25.0},
+            "signals_path": "/s.npz", "candidates": [{"start_s": 0.0, "end_s": 5.0}]}
+    table = [{k: v for k, v in full.items() if k not in ("source", "signals_path")}]
+    monkeypatch.setattr(scheduler_module, "LOG_CHECK_EVERY_S", 0.0)
+
+    async def read_log(job_id: str) -> dict[str, Any] | None:
+        return {k: v for k, v in full.items() if k != "partition"}
+
+    async def scenario() -> list[str]:
+        runner = RecordingRunner()
+        scheduler = Scheduler(Settings(), runner, lambda: list(table), lambda p: True, capacity=lambda: 2,
+                              read_log=read_log)
+        scheduler.tick()  # not runnable from the table
+        assert not scheduler.running
+        await scheduler.start_from_log()
+        for _ in range(5):
+            await asyncio.sleep(0)
+        for task, _ in scheduler.running.values():
+            task.cancel()
+        return runner.started
+
+    assert asyncio.run(scenario()) == ["half:exporting"]
