@@ -37,7 +37,7 @@ from streamapp.media.fetch import is_url
 from streamapp.options import CAPTION_STYLES, check_options, merge_options
 from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
-from streamapp.transport.admin import ensure_topics
+from streamapp.transport.admin import ensure_topics, partition_counts
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
 from streamapp.transport.topics import Topics
 
@@ -507,13 +507,24 @@ def topics_create() -> None:
     quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
+    specs = settings.topics.specs()
+
+    async def create_and_describe() -> tuple[list[str], dict[str, int]]:
+        created = await ensure_topics(bootstrap, specs, replication=settings.topic_replication)
+        return created, await partition_counts(bootstrap, [spec.name for spec in specs])
+
     try:
-        created = asyncio.run(ensure_topics(bootstrap, settings.topics.specs(),
-                                              replication=settings.topic_replication))
+        created, counts = asyncio.run(create_and_describe())
     except StreamappError as exc:
         die(exc.message, EXIT_INFRA)
         raise
-    typer.echo(f"created {len(created)} topic(s)" + (f": {', '.join(created)}" if created else ""))
+    for spec in specs:
+        note = "created" if spec.name in created else "existed"
+        if counts[spec.name] < spec.partitions:
+            # Kafka never shrinks a topic and streamapp never grows one: raising it is the operator's call.
+            note += f"; settings ask {spec.partitions} partitions (kafka-topics.sh --alter --partitions)"
+        typer.echo(f"{spec.name}\t{counts[spec.name]} partitions\t{note}")
+    typer.echo(f"created {len(created)} topic(s), {len(specs) - len(created)} existed")
 
 
 def _interrupt_on_sigterm(signum: int, frame: object) -> None:

@@ -183,3 +183,18 @@ def test_a_dead_broker_is_one_line_for_every_client_command(cli_env, video, tmp_
         lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
         assert result.returncode == 3, (args, lines)
         assert len(lines) == 1 and lines[0].startswith("error:"), (args, lines)
+
+
+def test_topics_create_lists_every_topic_and_what_it_did(stack_env) -> None:
+    env = {**stack_env, "STREAMAPP_TOPIC_PREFIX": stack_env["STREAMAPP_TOPIC_PREFIX"] + "tc",
+           "STREAMAPP_JOB_PARTITIONS": "4"}
+    first = run_cli(["topics", "create"], env, timeout=120)
+    assert first.returncode == 0, first.stderr[-2000:]
+    lines = [line.split("\t") for line in first.stdout.splitlines() if "\t" in line]
+    assert len(lines) == 9 and all(note.startswith("created") for _, _, note in lines)
+    status = next(line for line in lines if line[0].endswith(".job-status"))
+    assert status[1] == "4 partitions"
+    again = run_cli(["topics", "create"], {**env, "STREAMAPP_JOB_PARTITIONS": "6"}, timeout=120)
+    assert again.returncode == 0 and "created 0 topic(s), 9 existed" in again.stdout
+    # The settings now ask for more partitions than the topic has: said, not silently ignored.
+    assert "settings ask 6 partitions" in next(line for line in again.stdout.splitlines() if ".job-status" in line)

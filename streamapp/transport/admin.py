@@ -41,15 +41,21 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float
         await admin.close()
 
 
-async def partition_count(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
-    """How many partitions ``topic`` has (0 when it does not exist)."""
+async def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> dict[str, int]:
+    """How many partitions each topic has (0 when it does not exist)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
-        described = await admin.describe_topics([topic])
+        described = await admin.describe_topics(list(topics))
     finally:
         await admin.close()
+    counts = dict.fromkeys(topics, 0)
     for entry in described:
-        if entry.get("topic") == topic and not entry.get("error_code"):
-            return len(entry.get("partitions") or ())
-    return 0
+        if entry.get("topic") in counts and not entry.get("error_code"):
+            counts[entry["topic"]] = len(entry.get("partitions") or ())
+    return counts
+
+
+async def partition_count(bootstrap: str, topic: str, timeout_s: float = 10.0) -> int:
+    """How many partitions ``topic`` has (0 when it does not exist)."""
+    return (await partition_counts(bootstrap, [topic], timeout_s))[topic]
