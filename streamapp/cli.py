@@ -46,6 +46,11 @@ topics_app = typer.Typer(no_args_is_help=True, help="Manage the Kafka topics str
 app.add_typer(topics_app, name="topics")
 console = Console(stderr=True, soft_wrap=True)  # one-line errors stay one line in logs and pipes
 
+
+def stdout_console() -> Console:
+    """Tables on stdout: the terminal's width, or wide enough not to wrap when piped (rich's 80 otherwise)."""
+    return Console(width=None if sys.stdout.isatty() else 200)
+
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # schemas/common.schema.json#/$defs/job_id
 
 EXIT_JOB_FAILED = 1
@@ -341,7 +346,7 @@ def _report(outcomes: dict[str, JobOutcome], names: dict[str, str], out: Path, a
                 error = outcome.error or {"code": "unknown", "message": "no outcome"}
                 table.add_row(names[job_id], job_id, f"[red]failed: {error['code']}", error["message"])
         # Off a terminal (a pipe, a log) rich would wrap at 80 columns; the table keeps its natural width.
-        Console(width=None if sys.stdout.isatty() else 200).print(table)
+        stdout_console().print(table)
         if first_work_s is not None:
             console.print(f"[dim]first job started extracting {first_work_s:.1f} s after submission[/dim]")
     for outcome in failed:
@@ -386,7 +391,7 @@ def analyze(
     for candidate in report["candidates"]:
         table.add_row(f"{candidate['start_s']:.2f}", f"{candidate['end_s']:.2f}", f"{candidate['score']:.1f}",
                       candidate["reason"])
-    Console().print(table)
+    stdout_console().print(table)
 
 
 def serve(run: Callable[[Settings], None]) -> None:
