@@ -291,6 +291,16 @@ def _document() -> dict[str, Any]:
     }
 
 
-def openapi_document() -> dict[str, Any]:
-    """A fresh copy of the document (callers may change it)."""
-    return deepcopy(_document())
+def openapi_document(secured: bool = True) -> dict[str, Any]:
+    """A fresh copy of the document (callers may change it). ``secured`` False (no token configured):
+    no security schemes and no 401 answers, since none are asked for."""
+    document = deepcopy(_document())
+    if not secured:
+        document.pop("security", None)
+        document["components"].pop("securitySchemes", None)
+        document["components"]["responses"].pop("Unauthorized", None)
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                if isinstance(operation, dict):
+                    operation.get("responses", {}).pop("401", None)
+    return document

@@ -183,9 +183,10 @@ async def _json_body(request: web.Request) -> Any:
 
 
 class _Api:
-    def __init__(self, service: JobService, max_upload_bytes: int) -> None:
+    def __init__(self, service: JobService, max_upload_bytes: int, secured: bool = True) -> None:
         self.service = service
         self.max_upload_bytes = max_upload_bytes
+        self.secured = secured  # a token is configured: the document declares how to send it
 
     async def list_jobs(self, request: web.Request) -> web.Response:
         state = request.query.get("state") or None
@@ -328,7 +329,7 @@ class _Api:
         return web.FileResponse(path, headers=headers)
 
     async def openapi(self, request: web.Request) -> web.Response:
-        return json_response(openapi_document())
+        return json_response(openapi_document(secured=self.secured))
 
 
 async def _read_small(part: Any, limit: int = MAX_FIELD_BYTES) -> bytes:
@@ -365,7 +366,7 @@ def add_routes(
         from streamapp.web import STATIC_DIR
 
         static_dir = STATIC_DIR
-    api = _Api(service, max_upload_bytes)
+    api = _Api(service, max_upload_bytes, secured=bool(token))
     routes: list[tuple[str, str, Handler, str]] = [
         ("GET", "/api/openapi.json", api.openapi, "openapi"),
         ("GET", "/api/jobs", api.list_jobs, "jobs"),

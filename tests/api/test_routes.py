@@ -354,9 +354,19 @@ def test_openapi_lists_every_route(service: MemoryJobService) -> None:
                     walk(value)
 
         walk(document)
+        # No token configured: the document asks for none.
+        assert "security" not in document and "securitySchemes" not in document["components"]
+        assert all("401" not in op["responses"] for item in document["paths"].values() for op in item.values())
 
     run(service, body)
     assert openapi_document() is not openapi_document()
+
+    async def secured(client: TestClient) -> None:
+        document = await (await client.get("/api/openapi.json", headers={"Authorization": "Bearer t0k"})).json()
+        assert document["security"] and set(document["components"]["securitySchemes"]) == {"bearer", "queryToken"}
+        assert document["paths"]["/api/jobs"]["get"]["responses"]["401"]
+
+    run(service, secured, token="t0k")
 
 
 def test_page_and_static_files(service: MemoryJobService) -> None:
