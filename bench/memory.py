@@ -1,0 +1,127 @@
+"""Memory over hours: peak RSS of one worker turning a long 1080p video into clips.
+
+    python bench/memory.py [--input FILE] [--hours 2] [--max-clips 5]
+
+Without ``--input`` it joins real footage into a long 1080p file: ../shared/media/files/speech-green-screen.mp4
+(a 720p talk) is scaled to 1920x1080 once, then looped with ``-c copy`` to ``--hours``. It then runs the command
+a creator runs, ``streamapp process FILE`` (embedded broker, one local worker), and samples every second the
+resident memory of each process under it: the worker's main process, its pool processes, and the broker.
+Printed: the peak of each, the peak of the worker's whole tree (main + pool), and the worker tree's median
+RSS in the first and the last quarter of the run (growth over the run shows as a rise between the two).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import machine  # noqa: E402
+
+SOURCE = Path(__file__).resolve().parents[2] / "shared" / "media" / "files" / "speech-green-screen.mp4"
+MIB = 1024 * 1024
+
+
+def long_input(folder: Path, hours: float) -> Path:
+    once = folder / "talk-1080.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(SOURCE), "-vf", "scale=1920:1080", "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "23", "-g", "60", "-c:a", "aac", "-b:a", "128k", str(once)],
+                   check=True)
+    out = folder / f"talk-1080-{hours:g}h.mp4"
+    loops = int(hours * 3600 / 40) + 1
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", str(loops), "-i", str(once), "-c", "copy",
+                    "-t", str(hours * 3600), str(out)], check=True)
+    return out
+
+
+class Sampler(threading.Thread):
+    """RSS of every process under ``root``, once a second, by role."""
+
+    def __init__(self, root: psutil.Process) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.samples: list[tuple[float, dict[str, int]]] = []  # (t, role -> bytes)
+        self.peaks: dict[str, int] = {}
+        self.stop = threading.Event()
+
+    @staticmethod
+    def role(proc: psutil.Process) -> str:
+        try:
+            cmd = " ".join(proc.cmdline())
+        except psutil.Error:
+            return "other"
+        if "tansu" in cmd or "broker" in cmd.split()[:2]:
+            return "broker"
+        if "streamapp worker" in cmd:
+            return "worker"
+        if "multiprocessing" in cmd or "spawn_main" in cmd or "forkserver" in cmd:
+            return "pool"
+        return "other"
+
+    def run(self) -> None:
+        started = time.monotonic()
+        while not self.stop.is_set():
+            roles: dict[str, int] = {}
+            try:
+                procs = self.root.children(recursive=True)
+            except psutil.Error:
+                break
+            for proc in procs:
+                try:
+                    rss = proc.memory_info().rss
+                except psutil.Error:
+                    continue
+                role = self.role(proc)
+                roles[role] = roles.get(role, 0) + rss
+                self.peaks[f"{role} (one process)"] = max(self.peaks.get(f"{role} (one process)", 0), rss)
+            roles["worker tree"] = roles.get("worker", 0) + roles.get("pool", 0)
+            for role, rss in roles.items():
+                self.peaks[role] = max(self.peaks.get(role, 0), rss)
+            self.samples.append((time.monotonic() - started, roles))
+            self.stop.wait(1.0)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--input", type=Path)
+    ap.add_argument("--hours", type=float, default=2.0)
+    ap.add_argument("--max-clips", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="streamapp-memory-") as tmp:
+        video = args.input or long_input(Path(tmp), args.hours)
+        command = [sys.executable, "-m", "streamapp", "process", str(video), "--out", str(Path(tmp) / "out"),
+                   "--max-clips", str(args.max_clips)]
+        started = time.monotonic()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sampler = Sampler(psutil.Process(proc.pid))
+        sampler.start()
+        _, err = proc.communicate()
+        sampler.stop.set()
+        sampler.join()
+        wall = time.monotonic() - started
+    tree = [roles.get("worker tree", 0) for _, roles in sampler.samples if roles.get("worker tree")]
+    quarter = max(1, len(tree) // 4)
+    print(machine())
+    print(f"input: {video.name}; command: streamapp process --max-clips {args.max_clips}; exit {proc.returncode}; "
+          f"wall {wall:.0f} s")
+    if proc.returncode != 0:
+        print(err.decode(errors="replace")[-2000:])
+    for name, peak in sorted(sampler.peaks.items()):
+        print(f"peak RSS {name}: {peak / MIB:.0f} MiB")
+    if tree:
+        print(f"worker tree median RSS, first quarter {statistics.median(tree[:quarter]) / MIB:.0f} MiB, "
+              f"last quarter {statistics.median(tree[-quarter:]) / MIB:.0f} MiB ({len(tree)} samples)")
+    return proc.returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
