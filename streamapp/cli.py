@@ -1,4 +1,4 @@
-"""The ``streamapp`` command: process, worker, submit, status, topics, broker.
+"""The ``streamapp`` command: process, worker, submit, status, cancel, topics, broker.
 
 The CLI only calls into the package: transport for the broker, client for events, app for the worker.
 """
@@ -30,7 +30,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from streamapp.app.jobs import TERMINAL, public_job
-from streamapp.client import Follower, JobOutcome, Submitter, read_job_record, submission
+from streamapp.client import Follower, JobOutcome, Submitter, cancel_jobs, read_job_record, submission
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
@@ -221,6 +221,26 @@ class ProgressView:
 
 async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
                     worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome], float | None]:
+    # Inside the event loop a SIGTERM cancels this task, as asyncio.run does for Ctrl-C. A handler that raises
+    # KeyboardInterrupt at whatever Python code runs can land in a finaliser (__del__), which swallows it: a
+    # suite run saw `process` ignore SIGTERM and finish its job with exit 0.
+    loop, me = asyncio.get_running_loop(), asyncio.current_task()
+    terminated: list[bool] = []
+    loop.add_signal_handler(signal.SIGTERM, lambda: (terminated.append(True), me and me.cancel()))
+    try:
+        return await _follow_jobs(bootstrap, topics, jobs, view_factory, worker, timeout_s)
+    except asyncio.CancelledError:
+        if terminated:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)  # it restores SIG_DFL: put ours back for the cleanup
+        signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+
+
+async def _follow_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
+                       worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome],
+                                                                                     float | None]:
     outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
     started = time.monotonic()
     first_work: list[float] = []
@@ -504,6 +524,43 @@ def status(
     error = job.get("error")
     line = f"{job_id}: {job['state']} ({job['stage']} {job['progress']:.0%})"
     typer.echo(line + (f" - {error['code']}: {error['message']}" if error else ""))
+
+
+@app.command()
+def cancel(
+    job_ids: Annotated[list[str], typer.Argument(help="Job ids, as submit printed them.")],
+    reason: Annotated[str | None, typer.Option("--reason", help="Shown in the job's error message.")] = None,
+    wait_s: Annotated[float, typer.Option("--wait", min=0.0, help="Seconds to wait for the jobs to stop "
+                                          "(0: only ask).")] = 60.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {job_id: answer} as JSON.")] = False,
+) -> None:
+    """Stop jobs: each job's worker stops its stage, removes the job's files and ends it as failed, code
+    "cancelled". A job that ends first keeps its end. Exit 0 when every job has stopped or had ended."""
+    quiet_client_logs()
+    bad = [j for j in job_ids if not JOB_ID.fullmatch(j)]
+    if bad:
+        die(f"no job {bad[0]!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
+    if reason is not None and len(reason) > 200:
+        die("--reason is at most 200 characters", EXIT_USAGE)
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    try:
+        answers = asyncio.run(cancel_jobs(bootstrap, settings.topics, job_ids, reason, wait_s))
+    except (KafkaError, OSError, StreamappError) as exc:
+        die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
+    if as_json:
+        typer.echo(orjson.dumps(answers).decode())
+    else:
+        for job_id, answer in answers.items():
+            typer.echo(f"{job_id}: {CANCEL_ANSWERS.get(answer, answer)}")
+    if any(answer == "unknown" for answer in answers.values()):
+        raise typer.Exit(EXIT_JOB_FAILED)
+    if wait_s > 0 and any(answer == "requested" for answer in answers.values()):
+        raise typer.Exit(EXIT_TIMEOUT)
+
+
+CANCEL_ANSWERS = {"unknown": "no such job", "cancelled": "cancelled", "done": "finished before the cancel took effect",
+                  "requested": "cancel requested"}
 
 
 @topics_app.command("create")

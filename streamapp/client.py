@@ -18,7 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streamapp import events
-from streamapp.app.jobs import RANK, fold
+from streamapp.app.jobs import RANK, fold_into
 from streamapp.errors import TransientError
 from streamapp.media.fetch import is_url
 from streamapp.transport.topics import Topics, job_partition, partition_for_priority
@@ -46,6 +46,11 @@ def submission(
     return events.new_event("video_submitted", job_id or new_job_id(), request=request, submitted_at=time.time())
 
 
+def cancel_request(job_id: str, reason: str | None = None) -> dict[str, Any]:
+    """A job_cancel event: the job's worker stops it and ends it as job_failed, code "cancelled"."""
+    return events.new_event("job_cancel", job_id, at=time.time(), **({"reason": reason[:200]} if reason else {}))
+
+
 class Submitter:
     """Publishes submissions to the input topic, on the partition of their priority."""
 
@@ -67,6 +72,11 @@ class Submitter:
             self.topics.videos, orjson.dumps(event), key=event["job_id"].encode(), partition=partition
         )
         return event["job_id"]
+
+    async def publish_log_event(self, event: dict[str, Any]) -> None:
+        """A job_cancel (or other job-status log event) on the job-status topic, keyed by its job."""
+        events.validate(event)
+        await self._producer.send_and_wait(self.topics.job_status, orjson.dumps(event), key=event["job_id"].encode())
 
     async def send_raw(self, topic: str, value: bytes, partition: int | None = None) -> None:
         """Publish bytes as they are (tests use it for malformed events)."""
@@ -173,11 +183,11 @@ def apply_event(outcome: JobOutcome, event: dict[str, Any]) -> None:
 
 async def read_job_record(bootstrap: str, topics: Topics, job_id: str, timeout_s: float = 5.0) -> dict[str, Any] | None:
     """A job's record folded from its whole log, as the jobs table would hold it once caught up; None when the
-    log has no event of the job. Reads only the job's partition, from its start to the end it had when
-    reading began, so the answer is never older than anything published before the call."""
+    log has no event of the job (or the job has expired). Reads only the job's partition, from its start to the
+    end it had when reading began, so the answer is never older than anything published before the call."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
     await started(consumer)
-    record = None
+    folded: dict[str, dict[str, Any]] = {}
     key = job_id.encode()
     try:
         parts = await topic_partitions(consumer, topics.job_status)
@@ -194,7 +204,46 @@ async def read_job_record(bootstrap: str, topics: Topics, job_id: str, timeout_s
                 for message in messages:
                     if message.key == key and message.offset < end:
                         with contextlib.suppress(events.EventError, KeyError):
-                            record = fold(record, events.decode(message.value or b"", 64 * 1024 * 1024)) or record
+                            fold_into(folded, events.decode(message.value or b"", 64 * 1024 * 1024))
     finally:
         await consumer.stop()
-    return record
+    return folded.get(job_id)
+
+
+async def cancel_jobs(bootstrap: str, topics: Topics, job_ids: list[str], reason: str | None = None,
+                      wait_s: float = 0.0) -> dict[str, str]:
+    """Ask for each job to be stopped and, for up to ``wait_s``, watch the jobs end. Per job: "unknown" (not in
+    the log), "ended: <state>" (it had ended already), then "cancelled", "done" or "failed: <code>" as it
+    ended, or "requested" when it had not ended by then."""
+    answers: dict[str, str] = {}
+    outcomes: dict[str, JobOutcome] = {}
+    for job_id in job_ids:
+        record = await read_job_record(bootstrap, topics, job_id)
+        if record is None:
+            answers[job_id] = "unknown"
+        elif record["state"] in ("done", "failed"):
+            answers[job_id] = f"ended: {record['state']}"
+        else:
+            outcomes[job_id] = JobOutcome(job_id, state=record["state"], stage=record["stage"])
+    if not outcomes:
+        return answers
+    async with Follower(bootstrap, topics) as follower, Submitter(bootstrap, topics) as submitter:
+        for job_id in outcomes:  # the follower reads from before the requests: no end is missed
+            await submitter.publish_log_event(cancel_request(job_id, reason))
+        if wait_s > 0:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait_s):
+                    await follower.follow(outcomes)
+    for job_id, outcome in outcomes.items():
+        if not outcome.finished and wait_s > 0:  # it may have ended between the first read and the follower
+            record = await read_job_record(bootstrap, topics, job_id) or {}
+            if record.get("state") in ("done", "failed"):
+                outcome.state, outcome.error = record["state"], record.get("error")
+        if not outcome.finished:
+            answers[job_id] = "requested"
+        elif outcome.state == "done":
+            answers[job_id] = "done"
+        else:
+            code = (outcome.error or {}).get("code", "")
+            answers[job_id] = "cancelled" if code == "cancelled" else f"failed: {code}"
+    return answers

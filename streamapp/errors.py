@@ -50,3 +50,10 @@ class TransientError(StreamappError):
 
     code = "transient"
     permanent = False
+
+
+class JobCancelled(StreamappError):
+    """The job was cancelled on request; it ends as job_failed with this code."""
+
+    code = "cancelled"
+    permanent = True

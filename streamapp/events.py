@@ -23,6 +23,8 @@ EVENT_TYPES = (
     "extracted",
     "scored",
     "job_status",
+    "job_cancel",
+    "job_expired",
     "clip_ready",
     "job_done",
     "job_failed",

@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     retry_base_s: float = Field(2.0, gt=0, description="first retry waits up to this long (full jitter)")
     retry_cap_s: float = Field(60.0, gt=0)
     cache_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    job_retention_s: float = Field(7 * 24 * 3600, ge=0, description="an ended job is forgotten this long after "
+                                   "its end: its record, working files and downloaded or uploaded input go (its "
+                                   "clips stay); 0 keeps jobs for ever")
     cache_max_bytes: int = Field(1024**3, ge=1024 * 1024, description="evict the oldest entries beyond this")
     input_roots: list[Path] = Field(default_factory=list, description="allowed input folders; empty = any")
     max_event_bytes: int = Field(64 * 1024, ge=1024)

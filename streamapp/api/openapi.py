@@ -74,6 +74,8 @@ _SCHEMAS: dict[str, Any] = {
             "created_at": {"type": "number", "description": "seconds since the Unix epoch"},
             "updated_at": {"type": "number"},
             "retry_at": {"type": "number", "description": "earliest next attempt after a transient error"},
+            "cancel_requested": {"type": "number", "description": "when a cancel was asked for; the job then "
+                                 "ends as failed with code \"cancelled\", unless it ended first"},
         },
     },
     "JobList": {"type": "object", "required": ["jobs"],
@@ -206,6 +208,19 @@ _PATHS: dict[str, Any] = {
             "summary": "One job",
             "parameters": [_JOB_ID],
             "responses": {"200": _json(_ref("Job"), "the job"), "401": _AUTH_ERROR, "404": _ERROR},
+        },
+    },
+    "/api/jobs/{job_id}/cancel": {
+        "post": {
+            "operationId": "cancelJob",
+            "summary": "Stop a job: its worker stops the stage, removes the job's files, and ends it as failed "
+                       "with code \"cancelled\"",
+            "parameters": [_JOB_ID],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}}}},
+            "responses": {"202": _json(_ref("Job"), "the cancel is on its way to the job's worker"),
+                          "400": _ERROR, "401": _AUTH_ERROR, "404": _ERROR,
+                          "409": _json(_ref("Error"), "the job has already ended")},
         },
     },
     "/api/jobs/{job_id}/manifest": {

@@ -51,6 +51,8 @@ STATUS_OF_CODE = {
     "unauthorized": 401,
     "input_forbidden": 403,
     "job_unknown": 404,
+    "job_ended": 409,
+    "cancel_unavailable": 501,
     "manifest_unavailable": 404,
     "signals_unavailable": 404,
     "file_unknown": 404,
@@ -298,6 +300,14 @@ class _Api:
             return ApiError(f"no job {job_id}", code="job_unknown")
         return ApiError(f"job {job_id} has no {what} yet", code=code)
 
+    async def cancel(self, request: web.Request) -> web.Response:
+        job_id = _job_id(request)
+        body = await _json_body(request) if request.can_read_body else {}
+        reason = body.get("reason") if isinstance(body, dict) else None
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 200):
+            raise InputError("reason must be a string of at most 200 characters", code="request_invalid")
+        return json_response(public_job(await self.service.cancel(job_id, reason)), status=202)
+
     async def manifest(self, request: web.Request) -> web.Response:
         job_id = _job_id(request)
         manifest = await self.service.manifest(job_id)
@@ -374,6 +384,7 @@ def add_routes(
         ("POST", "/api/jobs/batch", api.submit_batch, "jobs-batch"),
         ("POST", "/api/uploads", api.upload, "uploads"),
         ("GET", "/api/jobs/{job_id}", api.get_job, "job"),
+        ("POST", "/api/jobs/{job_id}/cancel", api.cancel, "job-cancel"),
         ("GET", "/api/jobs/{job_id}/manifest", api.manifest, "job-manifest"),
         ("GET", "/api/jobs/{job_id}/signals", api.signals, "job-signals"),
         ("GET", "/api/jobs/{job_id}/files/{name}", api.file, "job-file"),

@@ -31,6 +31,12 @@ class JobService(Protocol):
         """
         ...
 
+    async def cancel(self, job_id: str, reason: str | None = None) -> JobRecord:
+        """Ask for the job to be stopped; return its record with ``cancel_requested`` set. The job's worker
+        ends it as failed with code "cancelled" (unless it ends first). Raises ``ApiError`` job_unknown for no
+        such job and job_ended for one that has already ended."""
+        ...
+
     async def manifest(self, job_id: str) -> dict[str, Any] | None:
         """The job's manifest.json, or None until it exists."""
         ...

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from streamapp import metrics
 from streamapp.api import add_routes, token_required
 from streamapp.api.routes import RedactingAccessLogger
-from streamapp.app.jobs import fold
+from streamapp.app.jobs import fold_into
 from streamapp.app.service import WorkerJobService
 from streamapp.client import Submitter
 from streamapp.errors import StreamappError
@@ -46,11 +46,7 @@ class JobLog:
             await self._consumer.seek_to_beginning(*partitions)
             async for message in self._consumer:
                 with contextlib.suppress(EventError):
-                    event = decode(message.value or b"", 64 * 1024 * 1024)
-                    if event["type"] == "job_status":
-                        record = fold(self.records.get(event["job_id"]), event, partition=message.partition)
-                        if record is not None:
-                            self.records[event["job_id"]] = record
+                    fold_into(self.records, decode(message.value or b"", 64 * 1024 * 1024), partition=message.partition)
         finally:
             await self._consumer.stop()
 
@@ -90,7 +86,7 @@ def run_api(settings: Settings) -> None:
         tasks[0].add_done_callback(lambda task: task.cancelled() or task.exception() is None or log.error(
             "the job log reader stopped: %s; job states are no longer updated", task.exception()))
         service = WorkerJobService(settings, lambda: list(job_log.records.values()), job_log.records.get,
-                                   lambda event: submitter.submit(event))
+                                   lambda event: submitter.submit(event), publish_log=submitter.publish_log_event)
         app = web.Application()
         add_routes(app, service, token=settings.api_token or None)
         probes = Probes(job_log, tasks[0])

@@ -8,19 +8,31 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
+from collections.abc import MutableMapping
 from typing import Any
 
 from streamapp.job import PRIORITY_RANK, RANK, STAGE_OF_STATE, STATES, TERMINAL  # noqa: F401 (re-exported)
 
 # What a job record shows outside (records also carry candidates, paths and other internals).
 PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
-                 "updated_at", "retry_at")
+                 "updated_at", "retry_at", "cancel_requested")
 CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_path", "candidates", "timings_s",
            "retry_at", "partition")
 
 
+# What ``fold`` returns for a job_expired event: the record leaves the table.
+FORGET: dict[str, Any] = {"forget": True}
+# The event types of the job-status log: changes of state, cancel requests, and expiries of ended jobs.
+LOG_TYPES = ("job_status", "job_cancel", "job_expired")
+
+
 def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | None = None) -> dict[str, Any] | None:
-    """The record after ``event``, or None when the event changes nothing (stale or after the end)."""
+    """The record after ``event`` (a job-status log event), None when the event changes nothing (stale, after
+    the end, a cancel of a job that ended), or FORGET when the record is to be deleted (an ended job expired)."""
+    if event["type"] == "job_cancel":
+        return _fold_cancel(record, event)
+    if event["type"] == "job_expired":
+        return FORGET if record and record["state"] in TERMINAL else None
     current = dict(record or {})
     if current:
         if current["state"] in TERMINAL:
@@ -41,6 +53,44 @@ def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | 
     return new
 
 
+def fold_into(table: MutableMapping[str, Any], event: dict[str, Any],
+              partition: int | None = None) -> dict[str, Any] | None:
+    """Fold a job-status log event into ``table`` (job id -> record): the changed record, FORGET when the record
+    was deleted, None when nothing changed. Every reader of the log (the jobs table, the API's read model, a
+    job's log read) folds through here."""
+    if event.get("type") not in LOG_TYPES:
+        return None
+    job_id = event["job_id"]
+    record = fold(table.get(job_id), event, partition=partition)
+    if record is FORGET:
+        table.pop(job_id, None)
+    elif record is not None:
+        table[job_id] = record
+    return record
+
+
+def _fold_cancel(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
+    """A cancel marks a live job; its owner's scheduler stops it and records its end (job_failed, "cancelled").
+    A job that has ended, or is not in the log yet, is left as it is."""
+    if not record or record["state"] in TERMINAL or record.get("cancel_requested"):
+        return None
+    marked = {**record, "cancel_requested": event["at"]}
+    if event.get("reason"):
+        marked["cancel_reason"] = event["reason"]
+    return marked
+
+
+def expired(record: dict[str, Any], now: float, retention_s: float) -> bool:
+    """An ended job past its retention (0: never)."""
+    return (retention_s > 0 and record.get("state") in TERMINAL
+            and now - float(record.get("updated_at", now)) > retention_s)
+
+
+def cancelling(record: dict[str, Any]) -> bool:
+    """A live job whose cancel its owner has yet to carry out."""
+    return bool(record.get("cancel_requested")) and record.get("state") not in TERMINAL
+
+
 # What each state's stage reads from the record. A record without it has missed an event (one Faust skipped
 # at a partition's assignment, on its way back): the stage waits for it rather than fail the job.
 NEEDS = {"queued": ("request",), "extracting": ("request",), "scoring": ("request", "source", "signals_path"),
@@ -50,7 +100,7 @@ NEEDS = {"queued": ("request",), "extracting": ("request",), "scoring": ("reques
 def incomplete(record: dict[str, Any]) -> bool:
     """A live record that lacks what its stage reads: it missed an event (see NEEDS)."""
     state = record.get("state")
-    return state in STAGE_OF_STATE and not all(name in record for name in NEEDS[state])
+    return state in STAGE_OF_STATE and not all(name in record for name in NEEDS[state]) and not cancelling(record)
 
 
 def runnable(record: dict[str, Any], now: float) -> bool:
@@ -58,6 +108,7 @@ def runnable(record: dict[str, Any], now: float) -> bool:
         record.get("state") in STAGE_OF_STATE
         and all(name in record for name in NEEDS[record["state"]])
         and float(record.get("retry_at") or 0.0) <= now
+        and not record.get("cancel_requested")
     )
 
 

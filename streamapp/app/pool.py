@@ -7,7 +7,9 @@ event loop. Progress from children comes back over a multiprocessing queue.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import multiprocessing
 import os
 import queue
@@ -15,7 +17,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -62,6 +64,8 @@ class WorkPool:
         self.busy = 0
         self._executor = self._new_executor(size)
         self._processes = size  # processes the executor may hold (at least ``size``)
+        self._futures: dict[str, set[Future[Any]]] = {}  # job id -> its work submitted and not yet finished
+        self._threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pool-io")
 
     def _new_executor(self, size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -91,11 +95,15 @@ class WorkPool:
         old, self._executor, self.size, self._processes = executor, self._new_executor(size), size, size
         old.shutdown(wait=False)
 
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, fn: Callable[..., Any], *args: Any, job_id: str | None = None) -> Any:
+        """``fn(*args)`` in a pool process. Work of ``job_id`` can be waited for with ``settle``: cancelling this
+        call stops only work not yet started; a call already running in a process goes on to its end."""
         self.busy += 1
         executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            future = executor.submit(fn, *args)
+            self._track(job_id, future)
+            return await asyncio.wrap_future(future)
         except BrokenProcessPool:
             # A child died (OOM killer, a crash in native code): replace the pool and let the job retry.
             if executor is self._executor:
@@ -104,6 +112,36 @@ class WorkPool:
             raise TransientError("a pool process died while working", code="worker_process_died") from None
         finally:
             self.busy -= 1
+
+    async def run_in_thread(self, fn: Callable[..., Any], *args: Any, job_id: str) -> Any:
+        """``fn(*args)`` in a thread (waiting on the network, not the CPU: it takes no slot), tracked for
+        ``settle`` like pool work."""
+        future = self._threads.submit(fn, *args)
+        self._track(job_id, future)
+        return await asyncio.wrap_future(future)
+
+    def _track(self, job_id: str | None, future: Future[Any]) -> None:
+        if job_id is not None:
+            self._futures.setdefault(job_id, set()).add(future)
+            future.add_done_callback(functools.partial(self._forget, job_id))
+
+    def _forget(self, job_id: str, future: Future[Any]) -> None:
+        # Called from the executor's thread: set operations on a dict of sets are atomic under the GIL.
+        futures = self._futures.get(job_id)
+        if futures is not None:
+            futures.discard(future)
+            if not futures:
+                self._futures.pop(job_id, None)
+
+    async def settle(self, job_id: str, timeout_s: float) -> bool:
+        """Wait until no work of ``job_id`` runs in the pool any more (at most ``timeout_s``); whether none does."""
+        futures = list(self._futures.get(job_id, ()))
+        if not futures:
+            return True
+        # In a thread, not through asyncio.wrap_future: the work's own outcome (often the JobCancelled it raised
+        # on seeing the stop mark) is of no interest here, and asyncio would log it as never retrieved.
+        _, pending = await asyncio.to_thread(concurrent.futures.wait, futures, timeout_s)
+        return not pending
 
     def drain_progress(self, limit: int = 1000) -> list[tuple[str, str, float]]:
         items = []
@@ -116,3 +154,4 @@ class WorkPool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._threads.shutdown(wait=False, cancel_futures=True)

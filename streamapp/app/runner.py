@@ -19,6 +19,7 @@ import orjson
 
 from streamapp import events, metrics
 from streamapp.app import tasks
+from streamapp.app.job_files import JobFiles, StopCheck
 from streamapp.app.jobs import STAGE_OF_STATE
 from streamapp.app.pool import WorkPool
 from streamapp.cache import ResultCache, cache_key
@@ -119,8 +120,10 @@ class StageRunner:
         dest = self._download_path(job)
         if not dest.exists():
             self.fetching += 1
+            stop = StopCheck(str(JobFiles.of(self.settings, job).stop_mark))
             try:
-                await asyncio.to_thread(download, path, dest, 20 * 1024**3, self.settings.url_trusted_hosts)
+                await self.pool.run_in_thread(download, path, dest, 20 * 1024**3, self.settings.url_trusted_hosts,
+                                              stop, job_id=job["job_id"])
             finally:
                 self.fetching -= 1
         return str(dest)
@@ -130,7 +133,7 @@ class StageRunner:
         started = time.perf_counter()
         await self.status(job, "extracting", "extract", 0.0)
         path = await self._local_input(job)
-        source = await self.pool.run(tasks.probe_task, path)
+        source = await self.pool.run(tasks.probe_task, path, job_id=job_id)
         check_source_limits(source, self.settings)
         params, asr = extract_params(self.settings)
         signals_path = self.settings.jobs_dir / job_id / "signals.npz"
@@ -142,7 +145,8 @@ class StageRunner:
             summary = orjson.loads(summary_blob)
         else:
             blob = None
-            summary = await self.pool.run(tasks.extract_task, job_id, path, params, asr, str(signals_path))
+            summary = await self.pool.run(tasks.extract_task, job_id, path, params, asr, str(signals_path),
+                                          str(JobFiles.of(self.settings, job).stop_mark), job_id=job_id)
             metrics.FRAMES_PER_SECOND.labels("extract").set(summary.pop("frames_per_second", 0.0))
             if signals_path.stat().st_size <= self.cache.max_item_bytes and await self.cache.put(
                     key, await asyncio.to_thread(signals_path.read_bytes)):
@@ -159,7 +163,7 @@ class StageRunner:
         started = time.perf_counter()
         options = job_options(self.settings, request)
         candidates = await self.pool.run(
-            tasks.score_task, job["signals_path"], options, dict(self.settings.score_weights))
+            tasks.score_task, job["signals_path"], options, dict(self.settings.score_weights), job_id=job_id)
         await self.send("scored", events.new_event(
             "scored", job_id, request=request, source=job["source"], candidates=candidates,
             transcript_path=job.get("transcript_path"),
@@ -171,13 +175,7 @@ class StageRunner:
         started = time.perf_counter()
         options = job_options(self.settings, request)
         out_dir = Path(request["out_dir"]) / job_id
-        finished = await asyncio.to_thread(finished_manifest, out_dir / "manifest.json", job_id)
-        if finished is not None:
-            # This job's export already wrote everything (the manifest is written last): a re-run after a
-            # rebalance, or after a kill between the manifest and job_done, must not touch the folder again.
-            # It only says what was made; result consumers dedupe on job_id and clip id.
-            log.info("job %s was already exported; announcing it without rendering again", job_id)
-            await self._announce(job, finished, out_dir / "manifest.json")
+        if await self.announce_if_exported(job):
             return
         out_dir.mkdir(parents=True, exist_ok=True)
         render = {
@@ -196,6 +194,7 @@ class StageRunner:
             raise InputError("no moment long enough to clip in this video", code="no_clips")
         media_path = str(self._download_path(job)) if is_url(request["path"]) else source["path"]
 
+        stop_mark = str(JobFiles.of(self.settings, job).stop_mark)
         # Read the signals once for the whole job; each clip gets only its own words and cuts.
         signals = await asyncio.to_thread(Signals.load, job["signals_path"])
 
@@ -206,7 +205,7 @@ class StageRunner:
             rendered = await self.pool.run(
                 tasks.render_task, job_id, index, len(candidates), media_path, start, end, words, cuts, options,
                 str(out_dir / f"{clip_stem(index + 1, candidate.get('title'))}.mp4"), render,
-                clip_loudness(signals, start, end), signals.hop_s,
+                clip_loudness(signals, start, end), signals.hop_s, stop_mark, job_id=job_id,
             )
             return clip_entry(job_id, index, candidate, rendered)
 
@@ -229,6 +228,20 @@ class StageRunner:
         manifest_path = out_dir / "manifest.json"
         await asyncio.to_thread(write_json_atomic, manifest_path, manifest)
         await self._announce(job, manifest, manifest_path)
+
+    async def announce_if_exported(self, job: dict[str, Any]) -> bool:
+        """Announce a job whose export already wrote everything (the manifest is written last), and say so. A
+        re-run after a rebalance, or after a kill between the manifest and job_done, must not touch the folder
+        again; it only says what was made, and result consumers dedupe on job_id and clip id."""
+        if job.get("state") != "exporting" or "source" not in job:
+            return False
+        manifest_path = Path(job["request"]["out_dir"]) / job["job_id"] / "manifest.json"
+        finished = await asyncio.to_thread(finished_manifest, manifest_path, job["job_id"])
+        if finished is None:
+            return False
+        log.info("job %s was already exported; announcing it without rendering again", job["job_id"])
+        await self._announce(job, finished, manifest_path)
+        return True
 
     async def _announce(self, job: dict[str, Any], manifest: dict[str, Any], manifest_path: Path) -> None:
         """The clips and the job's end on the results topic, then its terminal status."""

@@ -18,9 +18,19 @@ from typing import Any
 from aiokafka.errors import KafkaError
 
 from streamapp import events, metrics
-from streamapp.app.jobs import RANK, STAGE_OF_STATE, TERMINAL, backoff_s, incomplete, runnable, schedule_key
+from streamapp.app.job_files import JobFiles
+from streamapp.app.jobs import (
+    RANK,
+    STAGE_OF_STATE,
+    TERMINAL,
+    backoff_s,
+    cancelling,
+    incomplete,
+    runnable,
+    schedule_key,
+)
 from streamapp.app.runner import StageRunner
-from streamapp.errors import StreamappError
+from streamapp.errors import JobCancelled, StreamappError
 from streamapp.settings import Settings
 
 log = logging.getLogger("streamapp.scheduler")
@@ -33,6 +43,9 @@ HANDOFF_TIMEOUT_S = 120.0
 CATCH_UP_TIMEOUT_S = 2.0
 # How often a job on a partition that stays behind has its own log read instead (start_from_log).
 LOG_CHECK_EVERY_S = 5.0
+# How long a cancel waits for the job's work already running in the pool (one clip's render at most) before
+# it removes the job's files anyway.
+CANCEL_SETTLE_S = 120.0
 
 
 def one_line(exc: BaseException) -> dict[str, str]:
@@ -62,6 +75,7 @@ class Scheduler:
         caught_up: Callable[[float], Awaitable[bool]] | None = None,
         applied_all: Callable[[int], bool] | None = None,
         read_log: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None,
+        ended: Callable[[str], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.runner = runner
@@ -86,6 +100,9 @@ class Scheduler:
         # from being picked again at once.
         self.retry_after: dict[str, float] = {}
         self.wake = asyncio.Event()
+        # Whether this worker has published the job's end itself (the table may not show it yet).
+        self._ended = ended or (lambda job_id: False)
+        self.cancels: dict[str, tuple[asyncio.Task[None], float]] = {}  # job id -> its cancel, when it began
 
     def owns(self, partition: int) -> bool | None:
         """Whether this worker holds job-status partition ``partition`` (so its jobs); None while a
@@ -135,6 +152,8 @@ class Scheduler:
                      record["state"], logged["state"])
             self.ended_in_log.add(job_id)
             return None
+        if cancelling(logged):
+            return None  # its cancel is in the log: the table will show it, and the cancel runs from there
         self.confirmed.add(job_id)
         if RANK[logged["state"]] > RANK[record["state"]]:
             # The table missed later events for good (they came before the assignment): run from the log.
@@ -157,12 +176,52 @@ class Scheduler:
         # Only a settled assignment without the partition means the job moved; a rebalance that keeps it
         # must not interrupt the work.
         self.release(lambda partition: self._owns(partition) is not False)
-        for memo in (self.handed_off, self.retry_after, self._log_checked):  # forget what is long caught up
+        for memo in (self.handed_off, self.retry_after, self._log_checked, self.cancels):  # forget what is long past
             for job_id in [j for j, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600]:
                 memo.pop(job_id, None)
+        self.start_cancels(now)
         for record in self.pick(now):
             self._start(record)
         metrics.POOL_BUSY.labels("all").set(len(self.running))
+
+    def start_cancels(self, now: float) -> None:
+        """Carry out the cancels the table shows for jobs of this worker's partitions, one task per job. A cancel
+        whose end did not reach the table (the broker was away) is tried again after HANDOFF_TIMEOUT_S."""
+        for record in self._records():
+            if not record or not cancelling(record) or self._owns(int(record.get("partition", -1))) is not True:
+                continue
+            job_id = record["job_id"]
+            earlier = self.cancels.get(job_id)
+            if earlier is not None and (not earlier[0].done() or now - earlier[1] < HANDOFF_TIMEOUT_S):
+                continue
+            self.cancels[job_id] = (asyncio.create_task(self._cancel(record), name=f"cancel-{job_id}"), now)
+
+    async def _cancel(self, record: dict[str, Any]) -> None:
+        """Stop the job's stage, wait for its pool work, remove its files, and record its end ("cancelled").
+        A job whose end this worker has published meanwhile, or whose export had finished, is not cancelled:
+        its end stands (a cancel is a request, and "done" is never taken back)."""
+        job_id = record["job_id"]
+        files = JobFiles.of(self.settings, record)
+        running = self.running.get(job_id)
+        if running is not None:
+            running[0].cancel()  # before the stop mark: its stage must not end the job itself on seeing the mark
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([running[0]])
+        await asyncio.to_thread(files.mark_stopped)
+        if not await self.runner.pool.settle(job_id, CANCEL_SETTLE_S):
+            log.warning("job %s: its pool work still runs %.0f s after the cancel; removing its files anyway",
+                        job_id, CANCEL_SETTLE_S)
+        if self._ended(job_id):
+            log.info("job %s ended before its cancel took effect; left as it is", job_id)
+            return
+        if await self.runner.announce_if_exported(record):
+            log.info("job %s had finished its export when the cancel came; it is done", job_id)
+            return
+        await asyncio.to_thread(files.remove_outputs)
+        await asyncio.to_thread(files.remove_working)
+        reason = record.get("cancel_reason")
+        await self._handle_failure(record, JobCancelled(f"cancelled on request{': ' + reason if reason else ''}"))
+        self.wake.set()
 
     def _start(self, record: dict[str, Any]) -> None:
         task = asyncio.create_task(self._run(record), name=f"job-{record['job_id']}")
@@ -231,6 +290,8 @@ class Scheduler:
             self.handed_off[job_id] = (RANK[record["state"]] + (2 if record["state"] == "queued" else 1), time.time())
         except asyncio.CancelledError:
             raise
+        except JobCancelled:
+            pass  # the stage ran into the stop mark of a cancel, which ends the job itself (_cancel)
         except Exception as exc:
             await self._handle_failure(record, exc)
         finally:
@@ -256,7 +317,9 @@ class Scheduler:
             if is_transient(exc):
                 error = {"code": error["code"],
                          "message": f"gave up after {attempts} attempts: {error['message']}"[:500]}
-            if isinstance(exc, StreamappError):
+            if isinstance(exc, JobCancelled):
+                log.info("job %s cancelled in %s", job_id, stage)
+            elif isinstance(exc, StreamappError):
                 log.warning("job %s failed in %s: %s", job_id, stage, exc)
             else:
                 log.error("job %s failed in %s", job_id, stage, exc_info=exc)

@@ -12,8 +12,8 @@ import orjson
 
 from streamapp.app.jobs import TERMINAL
 from streamapp.app.runner import check_input_path, job_options
-from streamapp.client import submission
-from streamapp.errors import InputError
+from streamapp.client import cancel_request, submission
+from streamapp.errors import InputError, StreamappError
 from streamapp.media.fetch import is_url
 from streamapp.options import merge_options
 from streamapp.settings import Settings
@@ -45,8 +45,10 @@ class WorkerJobService:
 
     def __init__(self, settings: Settings, records: Callable[[], list[dict[str, Any]]],
                  lookup: Callable[[str], dict[str, Any] | None], submit: Submit,
-                 read_log: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None) -> None:
+                 read_log: Callable[[str], Awaitable[dict[str, Any] | None]] | None = None,
+                 publish_log: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.settings = settings
+        self._publish_log = publish_log  # sends a job_cancel to the job-status log
         self._records = records
         self._lookup = lookup
         self._submit = submit
@@ -79,6 +81,19 @@ class WorkerJobService:
         return {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,
                 "error": None, "path": event["request"]["path"], "priority": priority,
                 "created_at": event["submitted_at"], "updated_at": event["submitted_at"]}
+
+    async def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
+        record = await self.get_job(job_id)
+        if record is None:
+            raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
+        if record["state"] in TERMINAL:
+            raise StreamappError(f"job {job_id} has already ended ({record['state']})", code="job_ended",
+                                 permanent=True)
+        if self._publish_log is None:
+            raise StreamappError("this server cannot cancel jobs", code="cancel_unavailable", permanent=True)
+        event = cancel_request(job_id, reason)
+        await self._publish_log(event)
+        return {**record, "cancel_requested": record.get("cancel_requested") or event["at"]}
 
     def _job_dir(self, job_id: str) -> Path | None:
         record = self._lookup(job_id)

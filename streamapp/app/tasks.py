@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from streamapp.analysis.transcript import AsrParams
+from streamapp.app.job_files import StopCheck
 from streamapp.app.pool import report_progress
 from streamapp.media.probe import probe
 from streamapp.media.render import RenderParams, output_size, render_clip
@@ -30,12 +31,15 @@ def probe_task(path: str) -> dict[str, Any]:
 
 
 def extract_task(job_id: str, path: str, params: dict[str, Any], asr: dict[str, Any] | None,
-                 signals_path: str) -> dict[str, Any]:
+                 signals_path: str, stop_mark: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
-    signals = extract(
-        path, AnalysisParams(**params), on_progress=lambda f: report_progress(job_id, "extract", f),
-        asr=AsrParams(**asr) if asr else None,
-    )
+    stop = StopCheck(stop_mark)
+
+    def on_progress(fraction: float) -> None:
+        stop()  # a cancelled job stops here, mid-extract, rather than decode to the end
+        report_progress(job_id, "extract", fraction)
+
+    signals = extract(path, AnalysisParams(**params), on_progress=on_progress, asr=AsrParams(**asr) if asr else None)
     Path(signals_path).parent.mkdir(parents=True, exist_ok=True)
     signals.save(signals_path)
     # Counts only: the lists live in signals.npz, and an event must stay small however long the video.
@@ -51,8 +55,10 @@ def score_task(signals_path: str, options: dict[str, Any], weights: dict[str, fl
 
 def render_task(job_id: str, index: int, total: int, source: str, start_s: float, end_s: float,
                 words: list[dict[str, Any]] | None, cuts: list[float], options: dict[str, Any], out_path: str,
-                render: dict[str, Any], speech_db: list[float] | None = None, hop_s: float = 0.05) -> dict[str, Any]:
+                render: dict[str, Any], speech_db: list[float] | None = None, hop_s: float = 0.05,
+                stop_mark: str | None = None) -> dict[str, Any]:
     """Render one clip with the words (None: no transcript), shot cuts and loudness (per hop) inside it."""
+    StopCheck(stop_mark)()  # the clips of a cancelled job that have not started never start
     width, height = output_size(options["aspect"], render["long_side"])
     params = RenderParams(width=width, height=height, crf=render["crf"], preset=render["preset"],
                           audio_bitrate=render["audio_bitrate"], reframe=render["reframe"],

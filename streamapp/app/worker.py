@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from streamapp.app import jobs as job_records
 from streamapp.app import tasks
 from streamapp.app.catch_up import AppliedOffsets
 from streamapp.app.faust_fixes import SafeTableManager
+from streamapp.app.job_files import JobFiles
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
 from streamapp.app.runner import StageRunner
@@ -158,7 +160,8 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
             return None
 
     scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait,
-                          applied_all=functools.partial(applied.reached, topics.job_status), read_log=read_log)
+                          applied_all=functools.partial(applied.reached, topics.job_status), read_log=read_log,
+                          ended=ended.__contains__)
 
     @app.on_before_shutdown.connect
     async def close_offsets(app: faust.App, **kwargs: Any) -> None:
@@ -297,10 +300,9 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         # The jobs table is written here, inside stream iteration, so its changelog stays consistent.
         async for event in stream.events():
             value = await accept(event)
-            if value is not None and value["type"] == "job_status":
-                record = job_records.fold(jobs.get(value["job_id"]), value, partition=event.message.partition)
-                if record is not None:
-                    jobs[value["job_id"]] = record
+            if value is not None and value["type"] in job_records.LOG_TYPES:
+                record = job_records.fold_into(jobs, value, partition=event.message.partition)
+                if record is not None and record is not job_records.FORGET:
                     if record["state"] in job_records.TERMINAL:
                         ended.note(value["job_id"])
                     scheduler.wake.set()
@@ -355,6 +357,20 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                 await send("job_status", events.status_event(
                     job_id, record["state"], stage, progress=fraction, attempts=record.get("attempts", 0)))
 
+    @app.timer(min(60.0, max(1.0, settings.job_retention_s / 4)) if settings.job_retention_s else 3600.0)
+    @guarded
+    async def expire_jobs() -> None:
+        """Forget this worker's ended jobs past their retention: files first, then the record (job_expired)."""
+        now = time.time()
+        for record in records():
+            partition = int(record.get("partition", -1))
+            if not job_records.expired(record, now, settings.job_retention_s) or owns(partition) is not True \
+                    or not applied.reached(topics.job_status, partition):
+                continue
+            await asyncio.to_thread(JobFiles.of(settings, record, upload_dir=service.upload_dir()).remove_working)
+            await send("job_status", events.new_event("job_expired", record["job_id"], at=now))
+            log.info("job %s expired (ended %.0f s ago)", record["job_id"], now - float(record["updated_at"]))
+
     @app.timer(5.0)
     @guarded
     async def count_jobs() -> None:
@@ -383,7 +399,8 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         await channels["videos"].send(key=event["job_id"].encode(), value=orjson.dumps(event), partition=partition)
         metrics.EVENTS.labels(topics.videos, "out").inc()
 
-    service = WorkerJobService(settings, records, jobs.get, submit, read_log=read_log)
+    service = WorkerJobService(settings, records, jobs.get, submit, read_log=read_log,
+                               publish_log=functools.partial(send, "job_status"))
     add_routes(app.web.web_app, service, token=settings.api_token or None)
     if settings.api_token:
         app.web.web_app.middlewares.append(token_guard(settings.api_token))

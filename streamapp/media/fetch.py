@@ -8,10 +8,10 @@ import os
 import socket
 import urllib.parse
 import urllib.request
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
-from streamapp.errors import InputError, TransientError
+from streamapp.errors import InputError, StreamappError, TransientError
 
 
 def is_url(path: str) -> bool:
@@ -39,9 +39,11 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         raise InputError(f"the URL redirects (HTTP {code}); give the final address", code="input_url_refused")
 
 
-def download(url: str, dest: Path, max_bytes: int, trusted_hosts: Collection[str] = ()) -> Path:
+def download(url: str, dest: Path, max_bytes: int, trusted_hosts: Collection[str] = (),
+             stop: Callable[[], None] | None = None) -> Path:
     """Fetch ``url`` to ``dest`` atomically, refusing private hosts (other than ``trusted_hosts``, named
-    by the operator), redirects and oversized bodies."""
+    by the operator), redirects and oversized bodies. ``stop`` is called between chunks and may raise (a
+    cancelled job) to end the download, leaving no file."""
     if (urllib.parse.urlsplit(url).hostname or "").lower() not in {h.lower() for h in trusted_hosts}:
         refuse_private_host(url)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -51,11 +53,13 @@ def download(url: str, dest: Path, max_bytes: int, trusted_hosts: Collection[str
         with opener.open(url, timeout=30) as response, open(tmp, "wb") as out:  # noqa: S310 - checked above
             total = 0
             while chunk := response.read(1 << 20):
+                if stop is not None:
+                    stop()
                 total += len(chunk)
                 if total > max_bytes:
                     raise InputError(f"download exceeds {max_bytes} bytes", code="input_too_large")
                 out.write(chunk)
-    except InputError:
+    except StreamappError:  # refused, or stopped
         tmp.unlink(missing_ok=True)
         raise
     except OSError as exc:

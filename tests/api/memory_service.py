@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from streamapp.errors import InputError
+from streamapp.errors import InputError, StreamappError
 
 STAGE_OF_STATE = {"queued": "submit", "extracting": "extract", "scoring": "score", "exporting": "export",
                   "done": "export", "failed": "extract"}
@@ -27,6 +27,7 @@ class MemoryJobService:
         self.manifests: dict[str, dict[str, Any]] = {}
         self.series: dict[str, dict[str, list[float]]] = {}
         self.submitted: list[tuple[str, dict[str, Any], str]] = []
+        self.cancelled: list[tuple[str, str | None]] = []
 
     # -- JobService ---------------------------------------------------------------------------
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -49,6 +50,16 @@ class MemoryJobService:
         return self.add_job(uuid.uuid4().hex[:16], "queued", path=str(resolved), priority=priority,
                             request={"path": str(resolved), "options": options, "priority": priority,
                                      "out_dir": str(self.root / "clips")})
+
+    async def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
+        if job["state"] in ("done", "failed"):
+            raise StreamappError(f"job {job_id} has already ended", code="job_ended", permanent=True)
+        job["cancel_requested"] = time.time()
+        self.cancelled.append((job_id, reason))
+        return dict(job)
 
     async def manifest(self, job_id: str) -> dict[str, Any] | None:
         return self.manifests.get(job_id)

@@ -161,6 +161,22 @@ def test_manifest_and_signals(service: MemoryJobService) -> None:
     run(service, body)
 
 
+def test_cancel_marks_a_live_job_and_refuses_ended_and_unknown_ones(service: MemoryJobService) -> None:
+    async def body(client: TestClient) -> None:
+        response = await client.post("/api/jobs/run1/cancel", json={"reason": "wrong file"})
+        assert response.status == 202, await response.text()
+        job = await response.json()
+        assert job["job_id"] == "run1" and job["cancel_requested"] > 0
+        assert service.cancelled == [("run1", "wrong file")]
+        assert (await client.post("/api/jobs/run1/cancel")).status == 202  # no body: no reason
+        await _error(await client.post("/api/jobs/done1/cancel"), 409, "job_ended")
+        await _error(await client.post("/api/jobs/nope/cancel"), 404, "job_unknown")
+        await _error(await client.post("/api/jobs/run1/cancel", json={"reason": "x" * 201}), 400, "request_invalid")
+        assert service.cancelled == [("run1", "wrong file"), ("run1", None)]
+
+    run(service, body)
+
+
 def test_file_download_supports_range(service: MemoryJobService) -> None:
     content = bytes(range(256)) * 4
 
@@ -218,7 +234,7 @@ def test_token_guards_every_api_route(service: MemoryJobService, tmp_path: Path)
         for method, path in [("GET", "/api/jobs"), ("GET", "/api/jobs/done1"), ("GET", "/api/jobs/done1/manifest"),
                              ("GET", "/api/jobs/done1/signals"), ("GET", "/api/jobs/done1/files/clip-01.mp4"),
                              ("GET", "/api/openapi.json"), ("POST", "/api/jobs"), ("POST", "/api/jobs/batch"),
-                             ("POST", "/api/uploads")]:
+                             ("POST", "/api/uploads"), ("POST", "/api/jobs/run1/cancel")]:
             response = await client.request(method, path)
             await _error(response, 401, "unauthorized")
             assert response.headers["WWW-Authenticate"].startswith("Bearer")

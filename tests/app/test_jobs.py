@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamapp.app import jobs
-from streamapp.app.jobs import RANK, backoff_s, fold, runnable, schedule_key
-from streamapp.events import status_event
+from streamapp.app.jobs import RANK, backoff_s, fold, fold_into, runnable, schedule_key
+from streamapp.events import new_event, status_event
 
 REQUEST = {"path": "/v.mp4", "options": {}, "priority": "normal", "out_dir": "/out"}
 
@@ -33,6 +33,23 @@ def test_fold_never_moves_backwards_nor_leaves_an_end() -> None:
     assert done["state"] == "done"
     assert fold(done, event("exporting", "export")) is None
     assert fold(done, event("failed", "export", error={"code": "x", "message": "y"})) is None
+
+
+def test_a_cancel_marks_a_live_job_until_its_end_and_an_expiry_forgets_only_ended_jobs() -> None:
+    table: dict = {}
+    cancel = new_event("job_cancel", "job1", at=5.0, reason="wrong file")
+    assert fold_into(table, cancel) is None and table == {}  # not in the log yet: nothing to mark
+    fold_into(table, event("queued", "submit", request=REQUEST))
+    marked = fold_into(table, cancel)
+    assert marked["cancel_requested"] == 5.0 and marked["cancel_reason"] == "wrong file"
+    assert jobs.cancelling(marked) and not runnable(marked, now=1e12) and not jobs.incomplete(marked)
+    assert fold_into(table, new_event("job_cancel", "job1", at=6.0)) is None  # the first request stands
+    assert fold_into(table, new_event("job_expired", "job1", at=7.0)) is None and "job1" in table  # still live
+    ended = fold_into(table, event("failed", "extract", error={"code": "cancelled", "message": "cancelled"}))
+    assert ended["state"] == "failed" and not jobs.cancelling(ended)
+    assert fold_into(table, new_event("job_cancel", "job1", at=8.0)) is None  # an end is never taken back
+    assert fold_into(table, new_event("job_expired", "job1", at=9.0)) is jobs.FORGET and table == {}
+    assert fold_into(table, new_event("video_submitted", "job1", request=REQUEST, submitted_at=1.0)) is None
 
 
 def test_retry_at_lasts_until_the_state_changes() -> None:

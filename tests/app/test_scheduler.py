@@ -214,3 +214,68 @@ def test_a_record_missing_what_its_stage_reads_runs_from_its_log(monkeypatch: py
         return runner.started
 
     assert asyncio.run(scenario()) == ["half:exporting"]
+
+
+class CancellableRunner(RecordingRunner):
+    """Records the events the scheduler sends; its pool has no work left once a stage is cancelled."""
+
+    def __init__(self, exported: set[str]) -> None:
+        super().__init__()
+        self.sent: list[tuple[str, str, str, str | None]] = []
+        self.exported = exported
+        self.pool = self
+
+    async def settle(self, job_id: str, timeout_s: float) -> bool:
+        return True
+
+    async def announce_if_exported(self, record: dict[str, Any]) -> bool:
+        return record["job_id"] in self.exported
+
+    async def send(self, role: str, event: dict[str, Any]) -> None:
+        error = event.get("error") or {}
+        self.sent.append((role, event["type"], event["job_id"], error.get("code")))
+
+
+def test_a_cancel_stops_the_running_stage_removes_the_files_and_ends_the_job(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    out = tmp_path / "out"
+
+    def live(job_id: str, state: str, **extra: Any) -> dict[str, Any]:
+        return {**queued(job_id, "normal", 1.0), "state": state, "cancel_requested": 5.0,
+                "request": {"path": "/in.mp4", "out_dir": str(out)}, **extra}
+
+    table = [queued("runs", "normal", 1.0), live("waits", "queued"), live("ended-here", "scoring"),
+             live("exported", "exporting")]
+    table[0]["request"] = {"path": "/in.mp4", "out_dir": str(out)}
+    for job_id in ("runs", "waits"):
+        (out / job_id).mkdir(parents=True)
+        (out / job_id / "clip-01-hello.mp4").write_bytes(b"a clip of a partial export")
+        (settings.jobs_dir / job_id).mkdir(parents=True)
+        (settings.jobs_dir / job_id / "signals.npz").write_bytes(b"signals")
+
+    async def scenario() -> tuple[CancellableRunner, Scheduler, asyncio.Task[None]]:
+        runner = CancellableRunner(exported={"exported"})
+        scheduler = Scheduler(settings, runner, lambda: list(table), lambda p: True, capacity=lambda: 4,
+                              ended=lambda job_id: job_id == "ended-here")
+        scheduler.tick()  # "runs" starts; the others carry a cancel and never start
+        await asyncio.sleep(0)
+        task = scheduler.running["runs"][0]
+        table[0] = {**table[0], "state": "extracting", "cancel_requested": 6.0, "cancel_reason": "oops"}
+        scheduler.tick()
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+        scheduler.tick()  # a second pass starts no second cancel
+        await asyncio.sleep(0.05)
+        return runner, scheduler, task
+
+    runner, scheduler, task = asyncio.run(scenario())
+    assert runner.started == ["runs"] and task.cancelled()
+    # The job's end goes out result first, once for each cancelled job; the job that ended here and the one
+    # whose export had finished keep their ends.
+    assert sorted(runner.sent) == sorted([
+        ("results", "job_failed", "runs", "cancelled"), ("job_status", "job_status", "runs", "cancelled"),
+        ("results", "job_failed", "waits", "cancelled"), ("job_status", "job_status", "waits", "cancelled")])
+    assert [e[0] for e in runner.sent if e[2] == "runs"] == ["results", "job_status"]
+    for job_id in ("runs", "waits"):
+        assert not (out / job_id).exists() and not (settings.jobs_dir / job_id).exists()
+    assert set(scheduler.cancels) == {"runs", "waits", "ended-here", "exported"}

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from streamapp.errors import InputError
+from streamapp.errors import InputError, JobCancelled
 from streamapp.media.fetch import download, is_url, refuse_private_host
 
 
@@ -56,5 +56,12 @@ def test_a_trusted_host_is_fetched_even_on_loopback(tmp_path) -> None:
         with pytest.raises(InputError) as large:  # the other limits still hold for a trusted host
             download(url, tmp_path / "c.mp4", 1000, trusted_hosts=["127.0.0.1"])
         assert large.value.code == "input_too_large"
+
+        def stop() -> None:  # a cancelled job's stop check
+            raise JobCancelled("the job was cancelled")
+
+        with pytest.raises(JobCancelled):
+            download(url, tmp_path / "d.mp4", 1 << 20, trusted_hosts=["127.0.0.1"], stop=stop)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["b.mp4"]  # neither the file nor its half
     finally:
         server.shutdown()

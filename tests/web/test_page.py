@@ -198,6 +198,15 @@ def test_page_shows_jobs_clips_and_plot(page: Page, server: ServerThread, servic
 
     shot = _screenshot(page, tmp_path, "streamapp-page.png")
     assert shot.stat().st_size > 10_000
+    expect(page.locator("#detail-cancel")).to_be_hidden()  # a finished job has nothing to cancel
+
+    # cancel a running job from its detail
+    page.click('tr[data-job-id="run1"]')
+    expect(page.locator("#detail-cancel")).to_be_visible()
+    page.click("#detail-cancel")
+    expect(page.locator("#detail-status")).to_contain_text("cancelling")
+    expect(page.locator("#detail-cancel")).to_be_hidden()
+    assert service.cancelled == [("run1", None)]
     assert not errors, errors
     # the one refusal asked for: the forbidden submission
     assert [f.split()[0] + " " + urlsplit(f.split()[1]).path + " " + f.split()[2] for f in failed] == [

@@ -148,7 +148,8 @@ function renderJobRow(job) {
   row.append(
     el("td", { class: "mono", text: job.job_id }),
     video,
-    el("td", {}, el("span", { class: `badge ${job.state}`, text: job.state })),
+    el("td", {}, el("span", { class: `badge ${job.state}`,
+                              text: job.error && job.error.code === "cancelled" ? "cancelled" : job.state })),
     el("td", {}, progressCell(job)),
     el("td", { text: ago(job.updated_at) }),
   );
@@ -204,9 +205,13 @@ async function refreshDetail() {
     try { job = await api(`/api/jobs/${encodeURIComponent(jobId)}`); } catch (error) { return; }
   }
   const status = document.getElementById("detail-status");
-  const where = job.state === "done" ? "finished" : job.state === "failed" ? `failed in ${job.stage}`
+  const ended = job.state === "done" || job.state === "failed";
+  const cancelled = job.state === "failed" && job.error && job.error.code === "cancelled";
+  const where = job.state === "done" ? "finished" : cancelled ? `cancelled in ${job.stage}`
+    : job.state === "failed" ? `failed in ${job.stage}` : job.cancel_requested ? "cancelling"
     : job.state === "queued" ? "waiting for a worker" : `${job.stage} ${Math.round((job.progress || 0) * 100)}%`;
-  status.textContent = `${basename(job.path)} · ${where}` + (job.error ? ` · ${job.error.message}` : "");
+  status.textContent = `${basename(job.path)} · ${where}` + (job.error && !cancelled ? ` · ${job.error.message}` : "");
+  document.getElementById("detail-cancel").hidden = ended || Boolean(job.cancel_requested);
   if (job.state === "done" && !state.loaded.has(jobId)) {
     state.loaded.add(jobId);
     await loadResults(jobId);
@@ -386,10 +391,26 @@ function useToken(event) {
   poll();
 }
 
+async function cancelSelected() {
+  const jobId = state.selected;
+  const button = document.getElementById("detail-cancel");
+  button.disabled = true;
+  try {
+    const job = await api(`/api/jobs/${encodeURIComponent(jobId)}/cancel`, { method: "POST" });
+    state.jobs.set(jobId, job);
+  } catch (error) {
+    document.getElementById("detail-status").textContent = `could not cancel: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+  if (state.selected === jobId) await refreshDetail();
+}
+
 function init() {
   state.token = readToken();
   document.getElementById("submit-form").addEventListener("submit", submitJob);
   document.getElementById("token-form").addEventListener("submit", useToken);
+  document.getElementById("detail-cancel").addEventListener("click", cancelSelected);
   document.getElementById("detail-close").addEventListener("click", () => {
     state.selected = null;
     document.getElementById("detail").hidden = true;
