@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from streamapp.processes import die_with_parent
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
 from streamapp.transport.topics import Topics
 
@@ -107,7 +108,8 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen([sys.executable, "-m", "streamapp", "worker"], env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT)
+                                        stdout=log, stderr=subprocess.STDOUT,
+                                        preexec_fn=die_with_parent)  # a killed test run leaves no worker behind
         assert wait_for_port("127.0.0.1", self.web_port, 60), self.log()
         return self
 

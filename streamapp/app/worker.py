@@ -27,7 +27,7 @@ from streamapp.api.routes import authorized, error_response
 from streamapp.app import jobs as job_records
 from streamapp.app import tasks
 from streamapp.app.catch_up import AppliedOffsets
-from streamapp.app.faust_fixes import SafeTableManager
+from streamapp.app.faust_fixes import BoundedShutdownWorker, SafeTableManager, quiet_repeats
 from streamapp.app.job_files import JobFiles
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
@@ -467,7 +467,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         settings = settings.model_copy(update={"job_partitions": held})
     asyncio.set_event_loop(asyncio.new_event_loop())
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker = BoundedShutdownWorker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False,
+                                   shutdown_grace_s=settings.shutdown_grace_s)
+    quiet_repeats("aiokafka")
     try:
         worker.execute_from_commandline()
     finally:
