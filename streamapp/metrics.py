@@ -28,6 +28,10 @@ DEAD_LETTERS = Counter("streamapp_dead_letters_total", "Events sent to the dead-
 SKIPPED_EVENTS = Counter("streamapp_skipped_events_total",
                          "Events Faust skipped at an assignment that the worker recovered, by topic", ["topic"],
                          registry=REGISTRY)
+PRIORITY_MISMATCHES = Counter(
+    "streamapp_priority_partition_mismatches_total",
+    "Submissions that arrived on another partition than their priority's (the request's priority still "
+    "orders the work)", ["priority", "partition"], registry=REGISTRY)
 CACHE = Counter("streamapp_cache_requests_total", "Result-cache lookups", ["result"], registry=REGISTRY)
 CACHE_UP = Gauge("streamapp_cache_up", "1 when Redis answers, 0 when the pipeline runs uncached",
                  registry=REGISTRY)

@@ -18,3 +18,14 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     """
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig))
+
+
+def give_back_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's malloc_trim; a no-op elsewhere).
+
+    Whisper's decoder (CTranslate2) allocates and frees large buffers from several threads per chunk; glibc
+    keeps the freed pages in its per-thread arenas, so a long transcription's resident memory climbed from
+    551 to 708 MiB over 40 minutes of speech. Trimming after each chunk held it at 475-500 MiB.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from streamapp.processes import give_back_memory
 from streamapp.writing import APOSTROPHES, join_words
 
 log = logging.getLogger(__name__)
@@ -254,6 +255,7 @@ def transcribe_speech(
                 last_end = got[-1]["end_s"]
             if on_progress is not None and duration_s > 0:
                 on_progress(min(1.0, (origin + float(seg.end)) / duration_s))
+        give_back_memory()  # what the decoder freed in this chunk (else resident memory grows over hours)
     if on_progress is not None:
         on_progress(1.0)
     return Transcript(words, language, round(probability, 3))

@@ -113,6 +113,9 @@ class StageRunner:
     async def _local_input(self, job: dict[str, Any]) -> str:
         path = job["request"]["path"]
         if not is_url(path):
+            if not Path(path).is_absolute():  # it would be read relative to whichever worker runs the job
+                raise InputError(f"{path} is a relative path; submit absolute paths the workers can read",
+                                 code="input_path_relative")
             check_input_path(path, self.settings.input_roots)
             return path
         if not self.settings.allow_urls:

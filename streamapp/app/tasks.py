@@ -17,6 +17,7 @@ from streamapp.app.job_files import StopCheck
 from streamapp.app.pool import report_progress
 from streamapp.media.probe import probe
 from streamapp.media.render import RenderParams, output_size, render_clip
+from streamapp.processes import give_back_memory
 from streamapp.stages.extract import AnalysisParams, Signals, extract
 from streamapp.stages.score import ClipOptions, score
 
@@ -45,6 +46,8 @@ def extract_task(job_id: str, path: str, params: dict[str, Any], asr: dict[str, 
     # Counts only: the lists live in signals.npz, and an event must stay small however long the video.
     summary = {k: (len(v) if isinstance(v, list) else v) for k, v in signals.to_summary().items()}
     summary["frames_per_second"] = len(signals.frame_times_s) / max(time.perf_counter() - started, 1e-6)
+    del signals
+    give_back_memory()  # a pool process lives on between jobs: it should not sit on this job's peak
     return plain(summary)
 
 
@@ -74,6 +77,7 @@ def render_task(job_id: str, index: int, total: int, source: str, start_s: float
         burn_captions=captions, speech_db=speech_db, hop_s=hop_s,
     )
     report_progress(job_id, "export", (index + 1) / total)
+    give_back_memory()
     result = dataclasses.asdict(clip)
     if not captions:
         # Only the burned-in captions are off: the subtitle files beside the clip stay.

@@ -213,6 +213,12 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
             log.info("job %s is already in the job log; submission re-read, not queued again", submitted["job_id"])
         elif submitted is not None and submitted["type"] == "video_submitted":
             request = submitted["request"]
+            if partition != partition_for_priority(request["priority"]):
+                # A producer that let its client pick the partition: the job is taken all the same, and its
+                # priority (the request's, not the partition's) orders the work. Counted so it can be fixed.
+                metrics.PRIORITY_MISMATCHES.labels(request["priority"], str(partition)).inc()
+                log.warning("job %s (priority %s) arrived on %s[%d], not on partition %d", submitted["job_id"],
+                            request["priority"], topic, partition, partition_for_priority(request["priority"]))
             # Delivered before the mark: the scheduler's catch-up reads the job-status log only once every
             # submission is marked.
             await send_reliably("job_status", events.status_event(
@@ -300,7 +306,15 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         # The jobs table is written here, inside stream iteration, so its changelog stays consistent.
         async for event in stream.events():
             value = await accept(event)
-            if value is not None and value["type"] in job_records.LOG_TYPES:
+            home = job_partition(value["job_id"], topics.job_partitions) if value and value["type"] == "job_cancel" \
+                else event.message.partition
+            if value is not None and event.message.partition != home:
+                # Sent by a client whose partitioner is not the Java client's (librdkafka's default): the job's
+                # record is on its own partition, maybe another worker's. Forwarded there, unchanged.
+                log.info("job %s: cancel on job-status[%d], forwarded to [%d]", value["job_id"],
+                         event.message.partition, home)
+                await (await channels["job_status"].send(key=event.key, value=event.value, partition=home))
+            elif value is not None and value["type"] in job_records.LOG_TYPES:
                 record = job_records.fold_into(jobs, value, partition=event.message.partition)
                 if record is not None and record is not job_records.FORGET:
                     if record["state"] in job_records.TERMINAL:
