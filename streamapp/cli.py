@@ -221,9 +221,8 @@ class ProgressView:
 
 async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
                     worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome], float | None]:
-    # Inside the event loop a SIGTERM cancels this task, as asyncio.run does for Ctrl-C. A handler that raises
-    # KeyboardInterrupt at whatever Python code runs can land in a finaliser (__del__), which swallows it: a
-    # suite run saw `process` ignore SIGTERM and finish its job with exit 0.
+    # Inside the event loop a SIGTERM cancels this task, as asyncio.run does for Ctrl-C, rather than raise
+    # KeyboardInterrupt at whatever Python code runs (in a finaliser, __del__, that exception is swallowed).
     loop, me = asyncio.get_running_loop(), asyncio.current_task()
     terminated: list[bool] = []
     loop.add_signal_handler(signal.SIGTERM, lambda: (terminated.append(True), me and me.cancel()))

@@ -45,6 +45,14 @@ def options_schema() -> dict[str, Any]:
     return inline(copy.deepcopy(defs["options"]))
 
 
+def request_options_schema() -> dict[str, Any]:
+    """The options as a request may send them (the API, the CLI): like ``options_schema`` but any option may be
+    null, meaning unset (the default applies). ``check_options`` drops the nulls, so events never hold one."""
+    schema = copy.deepcopy(options_schema())  # that one is cached: never change it
+    schema["properties"] = {name: {"anyOf": [prop, {"type": "null"}]} for name, prop in schema["properties"].items()}
+    return schema
+
+
 # The caption presets a job may name (the schema's enum; tests/test_options.py holds captions/styles.py to it).
 CAPTION_STYLES: tuple[str, ...] = tuple(options_schema()["properties"]["caption_style"]["enum"])
 

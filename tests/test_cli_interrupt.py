@@ -41,10 +41,18 @@ def _wait_for(predicate, limit_s: float) -> bool:
     return predicate()
 
 
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Long enough that its job is still running seconds after the worker starts, on a busy machine too. With
+    # 40 s the job could finish first, and the signal then met a process already exiting after its work
+    # (exit 0: a suite run saw it).
+    path = tmp_path_factory.mktemp("media") / "long.mp4"
+    make_test_video(path, duration_s=150.0, cuts_s=tuple(float(t) for t in range(8, 150, 8)), seed=5)
+    return path
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupted_process_stops_its_children_and_leaves_no_half_files(redis_url, tmp_path, sig):
-    video = tmp_path / "long.mp4"
-    make_test_video(video, duration_s=40.0, cuts_s=(8.0, 16.0, 24.0, 32.0), seed=5)
+def test_interrupted_process_stops_its_children_and_leaves_no_half_files(redis_url, tmp_path, video, sig):
     data_dir = str(tmp_path / "data")
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "STREAMAPP_BROKER"}

@@ -52,3 +52,11 @@ def test_caption_styles_named_by_the_schema_are_the_presets_drawn():
     from streamapp.options import CAPTION_STYLES
 
     assert set(CAPTION_STYLES) == set(PRESETS)
+
+
+def test_a_request_may_send_null_for_an_option_and_the_event_never_holds_it():
+    from streamapp.options import request_options_schema
+
+    schema = request_options_schema()
+    assert {"type": "null"} in schema["properties"]["max_clips"]["anyOf"]
+    assert check_options({"max_clips": None, "aspect": "1:1"}) == {"aspect": "1:1"}

@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from streamapp.job import Priority, Stage, State
-from streamapp.options import options_schema
+from streamapp.options import request_options_schema
 
 _REF = "#/components/schemas/"
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -42,7 +42,7 @@ _SCHEMAS: dict[str, Any] = {
         },
     },
     "Options": {
-        **options_schema(),
+        **request_options_schema(),
         "description": "Clip options of one job (schemas/common.schema.json#/$defs/options); unset = defaults. "
                        "Also refused: min_duration_s over max_duration_s (given or default), a range that "
                        "ends before it starts, times past a week.",
@@ -52,7 +52,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["path"],
         "properties": {
-            "path": {"type": "string", "minLength": 1, "maxLength": 4096,
+            "path": {"type": "string", "minLength": 1, "maxLength": 4096, "pattern": "^[^\\x00]*\\S[^\\x00]*$",
                      "description": "a video file the workers can read (inside the allowed input folders)"},
             "options": _ref("Options"),
             "priority": _ref("Priority"),
@@ -91,10 +91,13 @@ _SCHEMAS: dict[str, Any] = {
         ]
     },
     "Batch": {
-        "type": "object",
-        "required": ["jobs"],
-        "properties": {"jobs": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Submission")}},
+        "description": "{jobs: [...]} or the list alone; a malformed submission refuses the whole batch (400)",
+        "oneOf": [
+            {"type": "object", "required": ["jobs"], "properties": {"jobs": _ref("Submissions")}},
+            _ref("Submissions"),
+        ],
     },
+    "Submissions": {"type": "array", "minItems": 1, "maxItems": 100, "items": _ref("Submission")},
     "BatchResult": {
         "type": "object",
         "required": ["accepted", "rejected", "results"],
@@ -147,6 +150,13 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+# From a new job's id to what can be asked of it at once (OpenAPI links; schemathesis' stateful phase follows
+# them). Its manifest and signals come only once it is done, so they are not linked.
+_JOB_LINKS = {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/job_id"}}
+    for name, operation in (("GetJob", "getJob"), ("CancelJob", "cancelJob"))
+}
+
 _PATHS: dict[str, Any] = {
     "/api/jobs": {
         "get": {
@@ -165,7 +175,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Submit a video by path",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Submission")}}},
             "responses": {
-                "201": _json(_ref("Job"), "the new job, queued"),
+                "201": {**_json(_ref("Job"), "the new job, queued"), "links": _JOB_LINKS},
                 "400": _ERROR, "401": _AUTH_ERROR, "403": _ERROR, "503": _ERROR,
             },
         },
@@ -193,13 +203,14 @@ _PATHS: dict[str, Any] = {
                 "type": "object",
                 "required": ["file"],
                 "properties": {
-                    "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+                    "file": {"type": "string", "contentMediaType": "application/octet-stream", "minLength": 1,
+                             "description": "the video; an empty file is refused (input_empty)"},
                     "priority": _ref("Priority"),
                     "options": {"type": "string", "description": "JSON object, see Options"},
                 },
             }}}},
-            "responses": {"201": _json(_ref("UploadedJob"), "the new job, queued"), "400": _ERROR,
-                          "401": _AUTH_ERROR, "413": _ERROR},
+            "responses": {"201": {**_json(_ref("UploadedJob"), "the new job, queued"), "links": _JOB_LINKS},
+                          "400": _ERROR, "401": _AUTH_ERROR, "413": _ERROR},
         },
     },
     "/api/jobs/{job_id}": {

@@ -28,6 +28,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from streamapp.api.openapi import openapi_document
 from streamapp.api.service import JobService
@@ -41,6 +42,9 @@ log = logging.getLogger("streamapp.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A job's own route: any segment but "batch", which is the batch route's (matched by both, OPTIONS and 405
+# answers for /api/jobs/batch would list the job's GET as well).
+JOB_ID_ROUTE = r"(?!batch$)[^{}/]+"
 FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
@@ -52,6 +56,7 @@ STATUS_OF_CODE = {
     "input_forbidden": 403,
     "job_unknown": 404,
     "job_ended": 409,
+    "job_pending": 409,
     "cancel_unavailable": 501,
     "manifest_unavailable": 404,
     "signals_unavailable": 404,
@@ -112,9 +117,20 @@ def parse_submission(body: Any) -> tuple[str, dict[str, Any], str]:
     path = body.get("path")
     if not isinstance(path, str) or not path.strip() or len(path) > 4096:
         raise InputError("path must be a non-empty string of at most 4096 characters", code="request_invalid")
-    options = body.get("options") or {}
-    priority = body.get("priority") or "normal"
+    if "\x00" in path:  # no file system takes it (Python raises ValueError on it)
+        raise InputError("path must not contain a NUL character", code="request_invalid")
+    options = body.get("options", {})  # absent: the defaults; present, it must be an options object
+    priority = body.get("priority", "normal")
     return path, check_options(options), check_priority(priority)
+
+
+def parse_options_text(text: str | None) -> dict[str, Any]:
+    """Options given as JSON text (a query parameter or form field), checked."""
+    try:
+        options = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        raise InputError("options must be JSON text", code="request_invalid") from None
+    return check_options(options)
 
 
 def check_priority(priority: Any) -> str:
@@ -191,7 +207,7 @@ class _Api:
         self.secured = secured  # a token is configured: the document declares how to send it
 
     async def list_jobs(self, request: web.Request) -> web.Response:
-        state = request.query.get("state") or None
+        state = request.query.get("state")  # absent: every state; present, it must name one
         if state is not None and state not in STATES:
             raise InputError(f"state must be one of {', '.join(STATES)}", code="request_invalid")
         try:
@@ -222,10 +238,17 @@ class _Api:
             raise InputError('a batch is {"jobs": [{path, options, priority}, ...]}', code="request_invalid")
         if len(items) > MAX_BATCH:
             raise ApiError(f"at most {MAX_BATCH} jobs per batch", code="batch_too_large")
-        results = []
-        for item in items:
+        # A malformed submission refuses the whole batch (400); each well-formed one gets its own result, which
+        # says whether the service took it (a missing file, a forbidden folder).
+        parsed = []
+        for index, item in enumerate(items):
             try:
-                path, options, priority = parse_submission(item)
+                parsed.append(parse_submission(item))
+            except InputError as exc:
+                raise InputError(f"jobs[{index}]: {exc.message}", code=exc.code) from None
+        results = []
+        for path, options, priority in parsed:
+            try:
                 results.append({"ok": True, "job": public_job(await self.service.submit(path, options, priority))})
             except StreamappError as exc:
                 results.append({"ok": False, **error_body(exc.code, exc.message)})
@@ -238,11 +261,18 @@ class _Api:
         if not request.content_type.startswith("multipart/"):
             raise InputError("an upload is multipart/form-data with a 'file' field", code="request_invalid")
         fields = {"priority": request.query.get("priority"), "options": request.query.get("options")}
+        if fields["priority"] is not None:  # checked here too: form fields may replace them below
+            check_priority(fields["priority"])
+        if fields["options"] is not None:
+            parse_options_text(fields["options"])
         saved: Path | None = None
         original = ""
         try:
-            reader = await request.multipart()
-            while (part := await reader.next()) is not None:
+            try:
+                reader = await request.multipart()
+            except ValueError:  # multipart/form-data without a boundary
+                raise InputError("the multipart body has no boundary", code="request_invalid") from None
+            while (part := await self._next_part(reader)) is not None:
                 if part.filename is not None or part.name == "file":
                     if saved is not None:
                         raise InputError("one file per upload", code="request_invalid")
@@ -254,11 +284,7 @@ class _Api:
                     await part.release()
             if saved is None:
                 raise InputError("the upload has no 'file' field", code="request_invalid")
-            try:
-                options = orjson.loads(fields["options"]) if fields["options"] else {}
-            except orjson.JSONDecodeError:
-                raise InputError("options must be JSON text", code="request_invalid") from None
-            options = check_options(options)
+            options = parse_options_text(fields["options"])
             priority = check_priority(fields["priority"] or "normal")
             job = await self.service.submit(str(saved), options, priority)
         except BaseException:
@@ -268,6 +294,13 @@ class _Api:
         result = public_job(job)
         result["upload"] = {"filename": original[:255], "path": str(saved), "bytes": saved.stat().st_size}
         return json_response(result, status=201)
+
+    @staticmethod
+    async def _next_part(reader: Any) -> Any:
+        try:
+            return await reader.next()
+        except (HttpProcessingError, ValueError, UnicodeDecodeError):  # a malformed part header, a bad boundary
+            raise InputError("the multipart body is malformed", code="request_invalid") from None
 
     async def _save(self, part: Any, filename: str) -> Path:
         """Stream one file part to the upload folder under a generated name; never the client's name."""
@@ -383,7 +416,7 @@ def add_routes(
         ("POST", "/api/jobs", api.submit, "jobs-submit"),
         ("POST", "/api/jobs/batch", api.submit_batch, "jobs-batch"),
         ("POST", "/api/uploads", api.upload, "uploads"),
-        ("GET", "/api/jobs/{job_id}", api.get_job, "job"),
+        ("GET", f"/api/jobs/{{job_id:{JOB_ID_ROUTE}}}", api.get_job, "job"),
         ("POST", "/api/jobs/{job_id}/cancel", api.cancel, "job-cancel"),
         ("GET", "/api/jobs/{job_id}/manifest", api.manifest, "job-manifest"),
         ("GET", "/api/jobs/{job_id}/signals", api.signals, "job-signals"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from streamapp.stages.score import ClipOptions, score_windows
 
 Submit = Callable[[dict[str, Any]], Awaitable[None]]
 
+# Submissions remembered until the job log has them (read-your-writes for the API's clients).
+PENDING_LIMIT = 10_000
 # The score-over-time plot: at most this many points, each a window of the job's shortest clip length.
 CURVE_POINTS = 240
 
@@ -49,17 +52,26 @@ class WorkerJobService:
                  publish_log: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> None:
         self.settings = settings
         self._publish_log = publish_log  # sends a job_cancel to the job-status log
+        self._submitted: OrderedDict[str, dict[str, Any]] = OrderedDict()  # submitted here, not in the log yet
         self._records = records
         self._lookup = lookup
         self._submit = submit
         self._read_log = read_log
 
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        jobs = [r for r in self._records() if state is None or r["state"] == state]
+        records = self._records()
+        known = {r["job_id"] for r in records}
+        for job_id in [j for j in self._submitted if j in known]:  # in the log now: the table answers
+            del self._submitted[job_id]
+        jobs = [r for r in [*records, *self._submitted.values()] if state is None or r["state"] == state]
         jobs.sort(key=lambda r: r.get("created_at", 0.0), reverse=True)
         return jobs[:limit]
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
+        return await self._logged(job_id) or self._submitted.get(job_id)
+
+    async def _logged(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record as the job log has it (None: not in the log, or not yet)."""
         record = self._lookup(job_id)
         if self._read_log is None or (record and record["state"] in TERMINAL):
             return record  # an end is final
@@ -78,12 +90,22 @@ class WorkerJobService:
         merge_options(self.settings, options)  # refused now, not in a stage, when it clashes with the defaults
         event = submission(path, self.settings.clips_dir, priority=priority, options=options)
         await self._submit(event)
-        return {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,
-                "error": None, "path": event["request"]["path"], "priority": priority,
-                "created_at": event["submitted_at"], "updated_at": event["submitted_at"]}
+        record = {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,
+                  "error": None, "path": event["request"]["path"], "priority": priority,
+                  "created_at": event["submitted_at"], "updated_at": event["submitted_at"],
+                  "request": event["request"]}
+        # Until a worker takes the submission into the job log, this server answers for the job itself: a
+        # client that reads the job it just made must find it (with no worker running, that is a while).
+        self._submitted[event["job_id"]] = record
+        while len(self._submitted) > PENDING_LIMIT:
+            self._submitted.popitem(last=False)
+        return record
 
     async def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
-        record = await self.get_job(job_id)
+        record = await self._logged(job_id)
+        if record is None and job_id in self._submitted:
+            raise StreamappError(f"job {job_id} is not in the job log yet (no worker has taken it in); try again",
+                                 code="job_pending", permanent=True)
         if record is None:
             raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
         if record["state"] in TERMINAL:

@@ -130,12 +130,18 @@ def test_batch_gives_one_result_per_item(service: MemoryJobService, tmp_path: Pa
 
     async def body(client: TestClient) -> None:
         response = await client.post("/api/jobs/batch", json={"jobs": [
-            {"path": good}, {"path": "/etc/passwd"}, {"path": good, "priority": "low"}, {"nope": 1}]})
+            {"path": good}, {"path": "/etc/passwd"}, {"path": good, "priority": "low"}, {"path": "/nowhere.mp4"}]})
         assert response.status == 200
         result = await response.json()
         assert (result["accepted"], result["rejected"]) == (2, 2)
         oks = [r["ok"] for r in result["results"]]
         assert oks == [True, False, True, False]
+        # a malformed submission refuses the whole batch, naming it, and submits nothing
+        before = len(service.submitted)
+        response = await client.post("/api/jobs/batch", json={"jobs": [{"path": good}, {"nope": 1}]})
+        await _error(response, 400, "request_invalid")
+        assert (await response.json())["error"]["message"].startswith("jobs[1]: ")
+        assert len(service.submitted) == before
         assert result["results"][1]["error"]["code"] == "input_forbidden"
         assert result["results"][2]["job"]["priority"] == "low"
         # a bare list works too
