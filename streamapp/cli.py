@@ -41,7 +41,7 @@ from streamapp.transport.admin import ensure_topics, partition_counts
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
 from streamapp.transport.topics import Topics
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Turn long videos into scored short clips.")
+app = typer.Typer(add_completion=True, no_args_is_help=True, help="Turn long videos into scored short clips.")
 topics_app = typer.Typer(no_args_is_help=True, help="Manage the Kafka topics streamapp uses.")
 app.add_typer(topics_app, name="topics")
 console = Console(stderr=True, soft_wrap=True)  # one-line errors stay one line in logs and pipes

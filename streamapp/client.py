@@ -35,13 +35,16 @@ def submission(
     priority: str = "normal",
     options: dict[str, Any] | None = None,
     job_id: str | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
-    """A validated video_submitted event. Paths are made absolute: workers may run elsewhere."""
+    """A validated video_submitted event. Paths are made absolute: workers may run elsewhere. ``name`` is what
+    people call the video (an upload's original file name)."""
     request = {
         "path": str(path) if is_url(str(path)) else str(Path(path).expanduser().absolute()),
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "priority": priority,
         "out_dir": str(Path(out_dir).expanduser().absolute()),
+        **({"name": name[:255]} if name else {}),
     }
     return events.new_event("video_submitted", job_id or new_job_id(), request=request, submitted_at=time.time())
 

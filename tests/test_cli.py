@@ -176,6 +176,15 @@ def test_version() -> None:
     assert result.returncode == 0 and result.stdout.strip() == f"streamapp {version('streamapp')}"
 
 
+def test_shell_completion_script_names_the_commands() -> None:
+    script = Path(sys.executable).with_name("streamapp")  # the console script: completion is keyed by its name
+    result = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "_STREAMAPP_COMPLETE" in result.stdout, result.stderr
+    env = {**os.environ, "_STREAMAPP_COMPLETE": "complete_bash", "COMP_WORDS": "streamapp can", "COMP_CWORD": "1"}
+    words = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60).stdout.split()
+    assert words == ["cancel"]
+
+
 def test_a_dead_broker_is_one_line_for_every_client_command(cli_env, video, tmp_path) -> None:
     env = {**cli_env, "STREAMAPP_BROKER": "kafka://127.0.0.1:9"}  # nothing listens on port 9
     for args in (["submit", str(video)], ["status", "some-job"], ["process", str(video), "--out", str(tmp_path)]):

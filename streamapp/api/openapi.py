@@ -69,6 +69,7 @@ _SCHEMAS: dict[str, Any] = {
             "attempts": {"type": "integer", "minimum": 0},
             "error": {"oneOf": [{"type": "null"}, {"$ref": _REF + "Error/properties/error"}]},
             "path": {"type": "string"},
+            "name": {"type": "string", "description": "an upload's original file name"},
             "priority": _ref("Priority"),
             "options": _ref("Options"),
             "created_at": {"type": "number", "description": "seconds since the Unix epoch"},

@@ -286,7 +286,7 @@ class _Api:
                 raise InputError("the upload has no 'file' field", code="request_invalid")
             options = parse_options_text(fields["options"])
             priority = check_priority(fields["priority"] or "normal")
-            job = await self.service.submit(str(saved), options, priority)
+            job = await self.service.submit(str(saved), options, priority, name=Path(original).name[:255] or None)
         except BaseException:
             if saved is not None:
                 saved.unlink(missing_ok=True)

@@ -23,8 +23,9 @@ class JobService(Protocol):
         """The job's record, or None when no such job is known."""
         ...
 
-    async def submit(self, path: str, options: dict[str, Any], priority: str) -> JobRecord:
-        """Publish a submission; return the new record (state "queued").
+    async def submit(self, path: str, options: dict[str, Any], priority: str, name: str | None = None) -> JobRecord:
+        """Publish a submission; return the new record (state "queued"). ``name``: an upload's original file
+        name, shown instead of the path's last part.
 
         Raises ``streamapp.errors.InputError`` (codes such as input_forbidden, input_missing,
         input_invalid) for a request that can never work, ``TransientError`` when the broker is away.

@@ -161,4 +161,6 @@ def public_job(record: dict[str, Any]) -> dict[str, Any]:
         job.setdefault("path", request.get("path"))
         job.setdefault("priority", request.get("priority"))
         job["options"] = request.get("options", {})
+        if request.get("name"):
+            job["name"] = request["name"]
     return job

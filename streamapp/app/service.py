@@ -79,7 +79,8 @@ class WorkerJobService:
         # after a rebalance), so a job still running is checked against its own log.
         return await self._read_log(job_id) or record
 
-    async def submit(self, path: str, options: dict[str, Any], priority: str) -> dict[str, Any]:
+    async def submit(self, path: str, options: dict[str, Any], priority: str,
+                     name: str | None = None) -> dict[str, Any]:
         if is_url(path):
             if not self.settings.allow_urls:
                 raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
@@ -88,7 +89,7 @@ class WorkerJobService:
             if not Path(path).is_file():
                 raise InputError(f"file not found: {path}", code="input_missing")
         merge_options(self.settings, options)  # refused now, not in a stage, when it clashes with the defaults
-        event = submission(path, self.settings.clips_dir, priority=priority, options=options)
+        event = submission(path, self.settings.clips_dir, priority=priority, options=options, name=name)
         await self._submit(event)
         record = {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,
                   "error": None, "path": event["request"]["path"], "priority": priority,

@@ -39,7 +39,8 @@ class MemoryJobService:
         job = self.jobs.get(job_id)
         return dict(job) if job else None
 
-    async def submit(self, path: str, options: dict[str, Any], priority: str) -> dict[str, Any]:
+    async def submit(self, path: str, options: dict[str, Any], priority: str,
+                     name: str | None = None) -> dict[str, Any]:
         resolved = Path(path).resolve()
         roots = [self.input_root.resolve(), self.upload_dir().resolve()] if self.input_root else []
         if roots and not any(resolved.is_relative_to(root) for root in roots):
@@ -49,7 +50,7 @@ class MemoryJobService:
         self.submitted.append((path, options, priority))
         return self.add_job(uuid.uuid4().hex[:16], "queued", path=str(resolved), priority=priority,
                             request={"path": str(resolved), "options": options, "priority": priority,
-                                     "out_dir": str(self.root / "clips")})
+                                     "out_dir": str(self.root / "clips"), **({"name": name} if name else {})})
 
     async def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
         job = self.jobs.get(job_id)

@@ -310,7 +310,7 @@ def test_upload_refusals_leave_no_files(service: MemoryJobService) -> None:
         await _error(await client.post("/api/uploads", data=form), 400, "request_invalid")
         await _error(await client.post("/api/uploads", json={"path": "x"}), 400, "request_invalid")
 
-        async def refuse(path: str, options: dict, priority: str) -> dict:
+        async def refuse(path: str, options: dict, priority: str, name: str | None = None) -> dict:
             from streamapp.errors import InputError
 
             raise InputError("not a video", code="input_invalid")

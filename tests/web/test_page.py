@@ -211,3 +211,29 @@ def test_page_shows_jobs_clips_and_plot(page: Page, server: ServerThread, servic
     # the one refusal asked for: the forbidden submission
     assert [f.split()[0] + " " + urlsplit(f.split()[1]).path + " " + f.split()[2] for f in failed] == [
         "POST /api/jobs 403"], failed
+
+
+def test_upload_with_progress_and_a_phone_width_layout(page: Page, server: ServerThread, service: MemoryJobService,
+                                                        tmp_path: Path) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_viewport_size({"width": 420, "height": 900})
+    page.goto(f"{server.url}/#token={TOKEN}")
+    expect(page.locator("#jobs-body tr.job")).to_have_count(4)
+    # Nothing wider than the phone: no sideways scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    shot = _screenshot(page, tmp_path, "streamapp-page-phone.png")
+    assert shot.stat().st_size > 5_000
+
+    video = tmp_path / "My holiday talk.mp4"
+    video.write_bytes(b"\x00" * 300_000)  # the in-memory service only stores it
+    page.select_option("#submit-priority", "low")
+    page.set_input_files("#upload-file", str(video))
+    page.click("#upload-form button[type=submit]")
+    expect(page.locator("#upload-result")).to_contain_text("queued job", timeout=10_000)
+    assert page.evaluate("document.getElementById('upload-progress').value") == 100
+    path, options, priority = service.submitted[-1]
+    assert priority == "low" and Path(path).parent == service.upload_dir() and Path(path).stat().st_size == 300_000
+    # The job is listed under the name the file had, not the generated one it was saved as.
+    expect(page.locator("#jobs-body tr.job").filter(has_text="My holiday talk.mp4")).to_have_count(1, timeout=5_000)
+    assert not errors, errors

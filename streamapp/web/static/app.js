@@ -107,6 +107,10 @@ function ago(epochSeconds) {
   return new Date(epochSeconds * 1000).toLocaleString();
 }
 
+function jobName(job) {
+  return job.name || basename(job.path);
+}
+
 function basename(path) {
   return (path || "").split(/[\\/]/).pop() || path || "";
 }
@@ -142,7 +146,7 @@ function progressCell(job) {
 function renderJobRow(job) {
   const row = el("tr", { class: "job" + (job.job_id === state.selected ? " selected" : ""), "data-job-id": job.job_id,
                          "data-state": job.state, tabindex: "0" });
-  const video = el("td", { class: "path", title: job.path || "" }, el("span", { text: basename(job.path) }));
+  const video = el("td", { class: "path", title: job.path || "" }, el("span", { text: jobName(job) }));
   if (job.priority && job.priority !== "normal") video.append(el("span", { class: `priority ${job.priority}`, text: job.priority }));
   if (job.error) video.append(el("div", { class: "error-line", text: `${job.error.code}: ${job.error.message}` }));
   row.append(
@@ -210,7 +214,7 @@ async function refreshDetail() {
   const where = job.state === "done" ? "finished" : cancelled ? `cancelled in ${job.stage}`
     : job.state === "failed" ? `failed in ${job.stage}` : job.cancel_requested ? "cancelling"
     : job.state === "queued" ? "waiting for a worker" : `${job.stage} ${Math.round((job.progress || 0) * 100)}%`;
-  status.textContent = `${basename(job.path)} · ${where}` + (job.error && !cancelled ? ` · ${job.error.message}` : "");
+  status.textContent = `${jobName(job)} · ${where}` + (job.error && !cancelled ? ` · ${job.error.message}` : "");
   document.getElementById("detail-cancel").hidden = ended || Boolean(job.cancel_requested);
   if (job.state === "done" && !state.loaded.has(jobId)) {
     state.loaded.add(jobId);
@@ -358,16 +362,8 @@ function renderPlot(container, series, manifest) {
 async function submitJob(event) {
   event.preventDefault();
   const result = document.getElementById("submit-result");
-  const options = {};
-  const maxClips = document.getElementById("submit-max-clips").value;
-  const aspect = document.getElementById("submit-aspect").value;
-  if (maxClips) options.max_clips = Number(maxClips);
-  if (aspect) options.aspect = aspect;
-  const body = {
-    path: document.getElementById("submit-path").value.trim(),
-    priority: document.getElementById("submit-priority").value,
-    options,
-  };
+  const { priority, options } = formChoices();
+  const body = { path: document.getElementById("submit-path").value.trim(), priority, options };
   try {
     const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
                                          body: JSON.stringify(body) });
@@ -378,6 +374,56 @@ async function submitJob(event) {
     result.className = "form-result error";
     result.textContent = `${error.code || "error"}: ${error.message}`;
   }
+}
+
+function formChoices() {
+  const options = {};
+  const maxClips = parseInt(document.getElementById("submit-max-clips").value, 10);
+  if (maxClips > 0) options.max_clips = maxClips;
+  const aspect = document.getElementById("submit-aspect").value;
+  if (aspect) options.aspect = aspect;
+  return { priority: document.getElementById("submit-priority").value, options };
+}
+
+// An upload through XMLHttpRequest, the one browser API that reports upload progress.
+function uploadFile(event) {
+  event.preventDefault();
+  const input = document.getElementById("upload-file");
+  const result = document.getElementById("upload-result");
+  const bar = document.getElementById("upload-progress");
+  const file = input.files && input.files[0];
+  if (!file) return;
+  const { priority, options } = formChoices();
+  const query = new URLSearchParams({ priority, options: JSON.stringify(options) });
+  const body = new FormData();
+  body.append("file", file, file.name);
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", `/api/uploads?${query}`);
+  if (state.token) xhr.setRequestHeader("Authorization", "Bearer " + state.token);
+  bar.hidden = false;
+  bar.value = 0;
+  result.className = "form-result";
+  result.textContent = `Uploading ${file.name}…`;
+  xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };
+  xhr.onerror = () => { result.className = "form-result error"; result.textContent = "upload failed: no connection"; };
+  xhr.onload = () => {
+    let answer = null;
+    try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = null; }
+    if (xhr.status === 201 && answer) {
+      bar.value = 100;
+      result.className = "form-result ok";
+      result.textContent = `Uploaded ${file.name}; queued job ${answer.job_id}.`;
+      input.value = "";
+      clearTimeout(state.pollTimer);
+      poll();
+    } else {
+      const error = (answer && answer.error) || { code: `http_${xhr.status}`, message: xhr.statusText };
+      if (xhr.status === 401) askForToken();
+      result.className = "form-result error";
+      result.textContent = `${error.code}: ${error.message}`;
+    }
+  };
+  xhr.send(body);
 }
 
 function useToken(event) {
@@ -409,6 +455,7 @@ async function cancelSelected() {
 function init() {
   state.token = readToken();
   document.getElementById("submit-form").addEventListener("submit", submitJob);
+  document.getElementById("upload-form").addEventListener("submit", uploadFile);
   document.getElementById("token-form").addEventListener("submit", useToken);
   document.getElementById("detail-cancel").addEventListener("click", cancelSelected);
   document.getElementById("detail-close").addEventListener("click", () => {
