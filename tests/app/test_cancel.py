@@ -78,6 +78,14 @@ async def submit_all(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]])
             await submitter.submit(job)
 
 
+async def run_to_end(bootstrap: str, topics: Topics, job: dict[str, Any], timeout_s: float = 180) -> JobOutcome:
+    outcomes = {job["job_id"]: JobOutcome(job["job_id"])}
+    async with Follower(bootstrap, topics) as follower:
+        await submit_all(bootstrap, topics, [job])
+        await asyncio.wait_for(follower.follow(outcomes), timeout_s)
+    return outcomes[job["job_id"]]
+
+
 def results_of(bootstrap: str, topics: Topics, job_ids: set[str], ends: int) -> list[dict[str, Any]]:
     """The result events of ``job_ids`` once ``ends`` of them have ended (and a second more for stragglers)."""
     def ended(found: list[Any]) -> bool:
@@ -132,30 +140,14 @@ def test_cancelled_jobs_stop_leave_no_files_and_the_worker_goes_on(one_slot_work
 
     # The worker is up and takes new work to the end.
     fresh = submission(short_video, tmp_path, options={**OPTIONS, "max_clips": 1})
-
-    async def run_one() -> JobOutcome:
-        outcomes = {fresh["job_id"]: JobOutcome(fresh["job_id"])}
-        async with Follower(bootstrap, topics) as follower:
-            await submit_all(bootstrap, topics, [fresh])
-            await asyncio.wait_for(follower.follow(outcomes), 180)
-        return outcomes[fresh["job_id"]]
-
-    assert asyncio.run(run_one()).state == "done"
+    assert asyncio.run(run_to_end(bootstrap, topics, fresh)).state == "done"
     assert one_slot_worker.alive()
 
 
 def test_ended_jobs_expire_after_the_retention_and_keep_their_clips(one_slot_worker, bootstrap, topics, stack_env,
                                                                      short_video, tmp_path) -> None:
     job = submission(short_video, tmp_path, options={**OPTIONS, "max_clips": 1})
-
-    async def run_one() -> JobOutcome:
-        outcomes = {job["job_id"]: JobOutcome(job["job_id"])}
-        async with Follower(bootstrap, topics) as follower:
-            await submit_all(bootstrap, topics, [job])
-            await asyncio.wait_for(follower.follow(outcomes), 180)
-        return outcomes[job["job_id"]]
-
-    assert asyncio.run(run_one()).state == "done"
+    assert asyncio.run(run_to_end(bootstrap, topics, job)).state == "done"
     work = Path(stack_env["STREAMAPP_DATA_DIR"]) / "jobs" / job["job_id"]
     clips = sorted(p.name for p in (tmp_path / job["job_id"]).iterdir())
     assert work.is_dir() and "manifest.json" in clips
