@@ -149,7 +149,7 @@ class StageRunner:
         else:
             blob = None
             summary = await self.pool.run(tasks.extract_task, job_id, path, params, asr, str(signals_path),
-                                          str(JobFiles.of(self.settings, job).stop_mark), job_id=job_id)
+                                          str(JobFiles.of(self.settings, job).stop_mark), source, job_id=job_id)
             metrics.FRAMES_PER_SECOND.labels("extract").set(summary.pop("frames_per_second", 0.0))
             if signals_path.stat().st_size <= self.cache.max_item_bytes and await self.cache.put(
                     key, await asyncio.to_thread(signals_path.read_bytes)):

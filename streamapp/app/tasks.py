@@ -15,7 +15,7 @@ import orjson
 from streamapp.analysis.transcript import AsrParams
 from streamapp.app.job_files import StopCheck
 from streamapp.app.pool import report_progress
-from streamapp.media.probe import probe
+from streamapp.media.probe import SourceInfo, probe
 from streamapp.media.render import RenderParams, output_size, render_clip
 from streamapp.processes import give_back_memory
 from streamapp.stages.extract import AnalysisParams, Signals, extract
@@ -32,7 +32,10 @@ def probe_task(path: str) -> dict[str, Any]:
 
 
 def extract_task(job_id: str, path: str, params: dict[str, Any], asr: dict[str, Any] | None,
-                 signals_path: str, stop_mark: str | None = None) -> dict[str, Any]:
+                 signals_path: str, stop_mark: str | None = None,
+                 source: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Extract's signals, written to ``signals_path``; ``source``: probe_task's answer for ``path`` (a probe
+    hashes the whole file: once a job is enough)."""
     started = time.perf_counter()
     stop = StopCheck(stop_mark)
 
@@ -40,7 +43,8 @@ def extract_task(job_id: str, path: str, params: dict[str, Any], asr: dict[str, 
         stop()  # a cancelled job stops here, mid-extract, rather than decode to the end
         report_progress(job_id, "extract", fraction)
 
-    signals = extract(path, AnalysisParams(**params), on_progress=on_progress, asr=AsrParams(**asr) if asr else None)
+    signals = extract(path, AnalysisParams(**params), on_progress=on_progress, asr=AsrParams(**asr) if asr else None,
+                      info=SourceInfo(**source) if source else None)
     Path(signals_path).parent.mkdir(parents=True, exist_ok=True)
     signals.save(signals_path)
     # Counts only: the lists live in signals.npz, and an event must stay small however long the video.

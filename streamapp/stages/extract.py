@@ -22,7 +22,7 @@ from streamapp.fileio import temp_path_for
 from streamapp.kernels.frame_diff import DEFAULT_MIN_DIFF, DEFAULT_RATIO
 from streamapp.kernels.loudness import KWeightedMeter, hop_samples, momentary_lufs, rms_envelope_db, silences
 from streamapp.media.decode import iter_audio_blocks, iter_video_frames, keyframe_starts, usable_cores
-from streamapp.media.probe import probe
+from streamapp.media.probe import SourceInfo, probe
 
 log = logging.getLogger(__name__)
 
@@ -415,9 +415,11 @@ def extract(
     params: AnalysisParams = AnalysisParams(),
     on_progress: Callable[[float], None] | None = None,
     asr: AsrParams | None = None,
+    info: SourceInfo | None = None,
 ) -> Signals:
     """Analyse a video: picture (motion, cuts incl. dissolves, black/frozen, faces), audio (loudness,
-    LUFS, speech, bursts, silences) and, when ``asr`` is given, words and topic boundaries.
+    LUFS, speech, bursts, silences) and, when ``asr`` is given, words and topic boundaries. ``info``: the
+    source's probe when the caller has it (a probe hashes the whole file).
 
     Raises InputError from probing and MediaError(media_failed) when no video frame decodes. A failing
     speech recogniser is logged and leaves ``words`` empty; everything else still works.
@@ -428,7 +430,7 @@ def extract(
     video_share, audio_end = (0.55, 0.65) if asr is not None else (_VIDEO_SHARE, 1.0)
 
     t0 = time.perf_counter()
-    info = probe(path)
+    info = info or probe(path)
     timings["probe"] = time.perf_counter() - t0
 
     # The audio pass runs in a worker thread, overlapping the video decode: PyAV decodes and resamples

@@ -155,3 +155,14 @@ def test_pieces_decoded_side_by_side_give_the_one_pass_signals(monkeypatch):
         np.testing.assert_array_equal(getattr(one, name), getattr(two, name), err_msg=name)
     assert one.cuts_s == two.cuts_s and one.gradual_s == two.gradual_s and one.black == two.black
     assert len(one.cuts_s) >= 4
+
+
+def test_a_probe_the_caller_has_is_not_made_again(truth, monkeypatch):
+    """A job probes its input once (a probe hashes the whole file) and hands the answer to extract."""
+    from streamapp.media.probe import probe
+    from streamapp.stages import extract as extract_module
+
+    info = probe(truth["path"])
+    monkeypatch.setattr(extract_module, "probe", lambda path: pytest.fail("probed a second time"))
+    signals = extract(truth["path"], AnalysisParams(), info=info)
+    assert signals.frame_times_s.size == truth["n_frames"]
