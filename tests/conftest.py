@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -107,9 +108,13 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
+        # A killed test run leaves no worker behind. Only from the main thread: the kernel's parent-death signal
+        # follows the thread that started the child, and a harness starting workers from asyncio.to_thread
+        # would see them SIGTERMed when that thread ends.
+        on_main = threading.current_thread() is threading.main_thread()
         self.process = subprocess.Popen([sys.executable, "-m", "streamapp", "worker"], env=self.env,
                                         stdout=log, stderr=subprocess.STDOUT,
-                                        preexec_fn=die_with_parent)  # a killed test run leaves no worker behind
+                                        preexec_fn=die_with_parent if on_main else None)
         assert wait_for_port("127.0.0.1", self.web_port, 60), self.log()
         return self
 

@@ -43,9 +43,7 @@ def _wait_for(predicate, limit_s: float) -> bool:
 
 @pytest.fixture(scope="module")
 def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Long enough that its job is still running seconds after the worker starts, on a busy machine too. With
-    # 40 s the job could finish first, and the signal then met a process already exiting after its work
-    # (exit 0: a suite run saw it).
+    # Long enough that its job is still running seconds after the worker starts, on a busy machine too.
     path = tmp_path_factory.mktemp("media") / "long.mp4"
     make_test_video(path, duration_s=150.0, cuts_s=tuple(float(t) for t in range(8, 150, 8)), seed=5)
     return path
@@ -57,8 +55,12 @@ def test_interrupted_process_stops_its_children_and_leaves_no_half_files(redis_u
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k != "STREAMAPP_BROKER"}
     env.update({"STREAMAPP_REDIS_URL": redis_url, "STREAMAPP_DATA_DIR": data_dir})
+    # SIGINT back to its default in the child: a suite started in the background by a non-interactive shell
+    # (`cmd &`) has SIGINT ignored, which children inherit, and Python then leaves Ctrl-C ignored (three
+    # suite runs failed so, `process` finishing its job with exit 0).
     run = subprocess.Popen([sys.executable, "-m", "streamapp", "process", str(video), "--out", str(out)],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         # Interrupt once the local worker is up and working on the job (its log has grown).
         logs = Path(data_dir) / "logs"

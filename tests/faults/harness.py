@@ -65,7 +65,10 @@ class FaultPlan:
     kills: int = 2
     pauses: int = 1
     redis_restarts: int = 1
-    workers: int = 1  # worker processes alive at any time (a killed one is replaced)
+    workers: int = 1  # worker processes at the start (a killed one is replaced while replace_killed)
+    replace_killed: bool = True  # False: a killed worker is gone for good (workers leaving the group)
+    spread_jobs: bool = False  # job ids chosen so that the jobs fall on every job-status partition in turn
+    first_fault_after_s: float = 0.0  # from the first submission: time for every worker to join and take work
     pool_size: int = 2
     seed: int | None = None  # None: a fresh random seed (printed in the figures)
     deadline_s: float = 150.0  # from the first submission; a job unfinished by then is lost
@@ -112,6 +115,7 @@ class Figures:
     faults: list[str] = field(default_factory=list)  # what was injected, when (s from first submission)
     outcomes: dict[str, dict[str, Any]] = field(default_factory=dict)
     log_dir: str = ""
+    extracts_by_worker: dict[str, int] = field(default_factory=dict)  # extract runs each worker finished
 
     @property
     def ok(self) -> bool:
@@ -314,13 +318,29 @@ class FaultHarness:
     def _jobs(self, good: list[Path], bad: list[Path]) -> list[dict[str, Any]]:
         jobs = []
         priorities = ["high", "normal", "low"]
-        for path in good + bad:
-            job = submission(path, self.out_dir, priority=self.rng.choice(priorities), options=self.plan.options)
+        for index, path in enumerate(good + bad):
+            job_id = self._job_id_on(index % self.topics.job_partitions) if self.plan.spread_jobs else None
+            job = submission(path, self.out_dir, priority=self.rng.choice(priorities), options=self.plan.options,
+                             job_id=job_id)
             self.expect[job["job_id"]] = "good" if path in good else "bad"
             self.priority[job["job_id"]] = job["request"]["priority"]
             jobs.append(job)
         self.rng.shuffle(jobs)
         return jobs
+
+    def _job_id_on(self, partition: int) -> str:
+        while True:
+            job_id = f"{self.rng.getrandbits(64):016x}"
+            if job_partition(job_id, self.topics.job_partitions) == partition:
+                return job_id
+
+    def _count_extracts(self, worker: WorkerProcess) -> None:
+        """How many extract runs ``worker`` has finished (its /metrics), kept under its log's name."""
+        url = f"http://127.0.0.1:{worker.web_port}/metrics"
+        with contextlib.suppress(OSError, ValueError), urllib.request.urlopen(url, timeout=2) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith('streamapp_stage_duration_seconds_count{stage="extract"}'):
+                    self.figures.extracts_by_worker[worker.log_path.stem] = int(float(line.split()[-1]))
 
     async def _scenario(self, jobs: list[dict[str, Any]]) -> None:
         self.outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
@@ -393,6 +413,7 @@ class FaultHarness:
 
     async def _drive_faults(self) -> None:
         redis_back: list[asyncio.Task[None]] = []
+        await asyncio.sleep(self.plan.first_fault_after_s)
         try:
             for kind, state in self._schedule():
                 await asyncio.sleep(self.rng.uniform(*self.plan.fault_gap_s))
@@ -428,6 +449,7 @@ class FaultHarness:
             await asyncio.sleep(offset)
             victim = await asyncio.to_thread(self._pick_victim, job_id if state == "ended" else None)
         children = self._children(victim)
+        await asyncio.to_thread(self._count_extracts, victim)
         if self.plan.kill_children:
             for pid in children:
                 with contextlib.suppress(ProcessLookupError):
@@ -440,6 +462,8 @@ class FaultHarness:
         self._note(f"SIGKILL {victim.log_path.stem} (pid {victim.process.pid if victim.process else '?'}) "
                    f"{offset:.2f}s after {job_id} was seen {state} (now {now})")
         self.orphan_candidates.extend(children)
+        if not self.plan.replace_killed:
+            return
         await asyncio.sleep(self.rng.uniform(*self.plan.restart_delay_s))
         worker = await asyncio.to_thread(self.start_worker)
         self._note(f"started {worker.log_path.stem}")
@@ -619,6 +643,7 @@ class FaultHarness:
                 os.kill(self.broker._process.pid, signal.SIGCONT)
         for worker in self.workers:
             self._children(worker)
+            self._count_extracts(worker)
             worker.stop()
         for worker in self.every_worker:
             worker.kill()
