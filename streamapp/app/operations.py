@@ -1,12 +1,14 @@
 """Self-tuning and alerting inside a worker.
 
-A timer samples this worker's load onto the metrics topic; a consumer of that topic feeds the
-samples to the optimizer (which resizes the process pool within bounds, by explicit rules) and to
-the alert rules. Decisions and alerts are events on the ops topic, log lines and metrics.
+A timer samples this worker's load and hands the sample, in-process, to the optimizer (which resizes the
+process pool within bounds, by explicit rules) and to the alert rules; the sample is also published on the
+metrics topic for dashboards and other consumers. Decisions and alerts are events on the ops topic, log
+lines and metrics.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -16,7 +18,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -139,27 +140,15 @@ class Operations:
                 **{k: v for k, v in alert.as_dict().items() if k in (
                     "name", "label", "state", "value", "threshold", "severity", "message", "at")}}))
 
-    async def consume(self, bootstrap: str) -> None:
-        """Read the metrics topic from now on (no group: every worker sees every sample) and handle ours."""
+    async def watch_lag(self, bootstrap: str, every_s: float = 10.0) -> None:
+        """Every ``every_s``, the consumer group's lag per topic: for /metrics and the next samples."""
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            partition = TopicPartition(self.topics.metrics, 0)
-            consumer.assign([partition])
-            await consumer.seek_to_end(partition)
-            last_lag = 0.0
             while True:
-                batch = await consumer.getmany(timeout_ms=1000)
-                for messages in batch.values():
-                    for message in messages:
-                        try:
-                            await self.handle(orjson.loads(message.value))
-                        except Exception:  # one bad sample never stops tuning
-                            log.exception("metrics sample not handled")
-                if time.monotonic() - last_lag > 10.0:
-                    last_lag = time.monotonic()
-                    with contextlib.suppress(Exception):  # lag is best effort: the broker may be busy
-                        await self.update_consumer_lag(consumer, bootstrap)
+                with contextlib.suppress(Exception):  # lag is best effort: the broker may be busy
+                    await self.update_consumer_lag(consumer, bootstrap)
+                await asyncio.sleep(every_s)
         finally:
             await consumer.stop()
 

@@ -332,15 +332,19 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
     @app.timer(settings.metrics_interval_s)
     @guarded
     async def sample_load() -> None:
-        await send("metrics", operations.sample())
+        sample = operations.sample()
+        try:  # the optimizer and the alert rules take this worker's sample in-process, no round trip
+            await operations.handle(sample)
+        finally:
+            await send("metrics", sample)  # published for dashboards and other consumers
 
     @app.task
-    async def tune_and_alert() -> None:
+    async def watch_lag() -> None:
         while True:  # optional machinery: a broker hiccup must never take the worker down with it
             try:
-                await operations.consume(settings.bootstrap_servers)
+                await operations.watch_lag(settings.bootstrap_servers)
             except Exception as exc:
-                log.warning("metrics consumer stopped (%s); restarting in 5 s", one_line(exc)["message"])
+                log.warning("consumer-lag reader stopped (%s); restarting in 5 s", one_line(exc)["message"])
                 await asyncio.sleep(5.0)
 
     @app.task
