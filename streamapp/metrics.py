@@ -32,6 +32,10 @@ PRIORITY_MISMATCHES = Counter(
     "streamapp_priority_partition_mismatches_total",
     "Submissions that arrived on another partition than their priority's (the request's priority still "
     "orders the work)", ["priority", "partition"], registry=REGISTRY)
+STALLED_PARTITIONS = Counter(
+    "streamapp_stalled_partitions_total",
+    "Input partitions whose fetch had stopped and was started again (faust_fixes.resume_fetching)", ["topic"],
+    registry=REGISTRY)
 CACHE = Counter("streamapp_cache_requests_total", "Result-cache lookups", ["result"], registry=REGISTRY)
 CACHE_UP = Gauge("streamapp_cache_up", "1 when Redis answers, 0 when the pipeline runs uncached",
                  registry=REGISTRY)

@@ -96,6 +96,7 @@ class AppliedOffsets:
         # stops its jobs when it learns of the same assignment, and its last sends may still be in flight.
         self._settle_s = settle_s
         self._assigned_at: dict[TopicPartition, float] = {}
+        self._progress: dict[TopicPartition, int] = {}  # each held partition's next offset at the last stall check
 
     def mark(self, topic: str, partition: int, offset: int) -> None:
         self._ledgers.setdefault(TopicPartition(topic, partition), Ledger()).mark(offset)
@@ -192,6 +193,21 @@ class AppliedOffsets:
     def _contiguous(self, partitions: Iterable[TopicPartition]) -> dict[TopicPartition, int]:
         """Per partition, the offset up to which every event was applied (no hole)."""
         return {tp: self._ledgers[tp].below or 0 for tp in partitions if tp in self._ledgers}
+
+    async def stalled(self, topics: Iterable[str], held_for_s: float) -> list[TopicPartition]:
+        """Partitions of ``topics`` held for ``held_for_s`` or more whose agent has applied nothing since the last
+        call although their log holds more: their fetch has stopped (see faust_fixes.resume_fetching)."""
+        now = time.monotonic()
+        held = [tp for tp in self._ledgers if tp.topic in set(topics)
+                and now - self._assigned_at.get(tp, now) >= held_for_s and self._ledgers[tp].below is not None]
+        if not held:
+            self._progress = {}
+            return []
+        ends = await (await self._offsets_client()).end_offsets(held)
+        progress = {tp: self._ledgers[tp].next for tp in held}
+        stuck = [tp for tp in held if progress[tp] < ends.get(tp, 0) and self._progress.get(tp) == progress[tp]]
+        self._progress = progress
+        return stuck
 
     def reached(self, topic: str, partition: int) -> bool:
         """Whether this worker, holding the partition for ``settle_s`` at least, had applied every event its

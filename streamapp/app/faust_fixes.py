@@ -51,6 +51,26 @@ class SafeTableManager(TableManager):
         return self._recovery
 
 
+def resume_fetching(consumer: Any, tp: TP) -> str:
+    """Make Faust fetch ``tp`` again; returns what its state was, for the log.
+
+    Faust fetches only the partitions in its consumer's active set. A partition leaves the set while its
+    stream's buffer is full (``on_buffer_full``) or while paused for recovery, and comes back on
+    ``on_buffer_drop`` / ``resume_partitions``. After rebalances under load, a six-worker run on the embedded
+    broker had partitions assigned and never fetched again (their queued jobs waited 7 minutes, until the next
+    rebalance); faust-streaming issue 629 reports partitions that send no fetch request after a rebalance.
+    Called for a partition that has made no progress while its log holds more (AppliedOffsets.stalled).
+    """
+    active = getattr(consumer, "_active_partitions", None) or set()
+    paused = getattr(consumer, "_paused_partitions", set())
+    buffered = getattr(consumer, "_buffered_partitions", set())
+    state = (f"active={tp in active} paused={tp in paused} buffered={tp in buffered} "
+             f"assigned={tp in consumer.assignment()}")
+    buffered.discard(tp)
+    consumer.resume_partitions({tp})
+    return state
+
+
 class BoundedShutdownWorker(faust.Worker):
     """A Faust worker whose stop on SIGTERM/SIGINT takes at most ``shutdown_grace_s``.
 

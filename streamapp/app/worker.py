@@ -27,7 +27,7 @@ from streamapp.api.routes import authorized, error_response
 from streamapp.app import jobs as job_records
 from streamapp.app import tasks
 from streamapp.app.catch_up import AppliedOffsets
-from streamapp.app.faust_fixes import BoundedShutdownWorker, SafeTableManager, quiet_repeats
+from streamapp.app.faust_fixes import BoundedShutdownWorker, SafeTableManager, quiet_repeats, resume_fetching
 from streamapp.app.job_files import JobFiles
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
@@ -44,6 +44,9 @@ from streamapp.transport import codec
 from streamapp.transport.topics import Topics, job_partition, partition_for_priority
 
 log = logging.getLogger("streamapp.worker")
+
+# How often a held input partition is checked for a stopped fetch (faust_fixes.resume_fetching).
+STALL_CHECK_S = 10.0
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -264,6 +267,17 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                     await recover(record)
                 applied.settle(tp, first, stop)
                 metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
+
+    @app.timer(STALL_CHECK_S)
+    @guarded
+    async def resume_stalled_partitions() -> None:
+        if app.rebalancing or getattr(app, "in_recovery", False):
+            return
+        for tp in await applied.stalled((topics.videos, topics.job_status), held_for_s=STALL_CHECK_S):
+            state = resume_fetching(app.consumer, TP(tp.topic, tp.partition))
+            metrics.STALLED_PARTITIONS.labels(tp.topic).inc()
+            log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again",
+                        tp.topic, tp.partition, STALL_CHECK_S, state)
 
     async def stale_relay(job_id: str, partition: int, state: str) -> bool:
         """Whether a hand-off would move nothing forward: the job already reached ``state`` or ended. A hand-off

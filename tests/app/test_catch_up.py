@@ -136,3 +136,56 @@ def test_a_partition_with_a_skipped_event_is_not_caught_up() -> None:
         ledger.mark(offset)
     assert ledger.next == 5 and ledger.below == 2
     assert behind({TopicPartition("t", 0): 5}, {TopicPartition("t", 0): ledger.below}) == [TopicPartition("t", 0)]
+
+
+def test_a_partition_that_applies_nothing_while_its_log_grows_is_stalled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two checks in a row without progress while the log holds more: stalled. Progress, or a log that holds
+    nothing more, is not; nor is a partition held for less than the time asked."""
+    moving, stuck, idle = (TopicPartition("t.job-status", p) for p in range(3))
+    ends = {moving: 10, stuck: 10, idle: 4}
+
+    class Ends:
+        async def end_offsets(self, tps):  # noqa: ANN001, ANN202
+            return {tp: ends[tp] for tp in tps}
+
+    applied = AppliedOffsets("unused:9092", "g", lambda: [])
+    monkeypatch.setattr(applied, "_offsets_client", lambda: asyncio.sleep(0, Ends()))
+    clock = [100.0]
+    monkeypatch.setattr("streamapp.app.catch_up.time.monotonic", lambda: clock[0])
+    for tp in (moving, stuck, idle):
+        applied._ledgers[tp] = Ledger()
+        applied._ledgers[tp].begin(0)
+        applied._assigned_at[tp] = 100.0
+        for offset in range(4):
+            applied.mark(tp.topic, tp.partition, offset)
+    assert asyncio.run(applied.stalled(["t.job-status"], held_for_s=10.0)) == []  # held for 0 s
+    clock[0] = 111.0
+    assert asyncio.run(applied.stalled(["t.job-status"], held_for_s=10.0)) == []  # a first look: no history yet
+    applied.mark("t.job-status", 0, 4)
+    clock[0] = 121.0
+    assert asyncio.run(applied.stalled(["t.job-status"], held_for_s=10.0)) == [stuck]
+
+
+def test_resume_fetching_puts_a_partition_back_in_faust_active_set() -> None:
+    from faust.types import TP
+
+    from streamapp.app.faust_fixes import resume_fetching
+
+    tp = TP("t.job-status", 3)
+
+    class Consumer:
+        _active_partitions: set = set()
+        _paused_partitions: set = {tp}
+        _buffered_partitions: set = {tp}
+
+        def assignment(self) -> set:
+            return {tp}
+
+        def resume_partitions(self, tps) -> None:  # noqa: ANN001 - Faust's: into the active set, out of paused
+            self._active_partitions.update(tps)
+            self._paused_partitions.difference_update(tps)
+
+    consumer = Consumer()
+    state = resume_fetching(consumer, tp)
+    assert state == "active=False paused=True buffered=True assigned=True"
+    assert tp in consumer._active_partitions and not consumer._paused_partitions and not consumer._buffered_partitions
