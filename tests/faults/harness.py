@@ -68,7 +68,8 @@ class FaultPlan:
     workers: int = 1  # worker processes at the start (a killed one is replaced while replace_killed)
     replace_killed: bool = True  # False: a killed worker is gone for good (workers leaving the group)
     spread_jobs: bool = False  # job ids chosen so that the jobs fall on every job-status partition in turn
-    first_fault_after_s: float = 0.0  # from the first submission: time for every worker to join and take work
+    first_fault_after_s: float = 0.0  # from the first submission, before any fault
+    faults_once_all_worked: bool = False  # and, before any fault, until every worker has finished an extract
     pool_size: int = 2
     seed: int | None = None  # None: a fresh random seed (printed in the figures)
     deadline_s: float = 150.0  # from the first submission; a job unfinished by then is lost
@@ -342,6 +343,11 @@ class FaultHarness:
                 if line.startswith('streamapp_stage_duration_seconds_count{stage="extract"}'):
                     self.figures.extracts_by_worker[worker.log_path.stem] = int(float(line.split()[-1]))
 
+    def _every_worker_worked(self) -> bool:
+        for worker in self.workers:
+            self._count_extracts(worker)
+        return all(self.figures.extracts_by_worker.get(w.log_path.stem, 0) > 0 for w in self.workers)
+
     async def _scenario(self, jobs: list[dict[str, Any]]) -> None:
         self.outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
         self.terminal = {job["job_id"]: [] for job in jobs}
@@ -414,6 +420,8 @@ class FaultHarness:
     async def _drive_faults(self) -> None:
         redis_back: list[asyncio.Task[None]] = []
         await asyncio.sleep(self.plan.first_fault_after_s)
+        while self.plan.faults_once_all_worked and not await asyncio.to_thread(self._every_worker_worked):
+            await asyncio.sleep(1.0)
         try:
             for kind, state in self._schedule():
                 await asyncio.sleep(self.rng.uniform(*self.plan.fault_gap_s))
