@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ Submit = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Submissions remembered until the job log has them (read-your-writes for the API's clients).
 PENDING_LIMIT = 10_000
+PENDING_TTL_S = 600.0
 # The score-over-time plot: at most this many points, each a window of the job's shortest clip length.
 CURVE_POINTS = 240
 
@@ -63,12 +65,26 @@ class WorkerJobService:
         known = {r["job_id"] for r in records}
         for job_id in [j for j in self._submitted if j in known]:  # in the log now: the table answers
             del self._submitted[job_id]
-        jobs = [r for r in [*records, *self._submitted.values()] if state is None or r["state"] == state]
+        pending = [p for p in map(self._pending, list(self._submitted)) if p is not None]
+        jobs = [r for r in [*records, *pending] if state is None or r["state"] == state]
         jobs.sort(key=lambda r: r.get("created_at", 0.0), reverse=True)
         return jobs[:limit]
 
     async def get_job(self, job_id: str) -> dict[str, Any] | None:
-        return await self._logged(job_id) or self._submitted.get(job_id)
+        logged = await self._logged(job_id)
+        if logged is not None:
+            self._submitted.pop(job_id, None)  # the log answers from now on
+            return logged
+        return self._pending(job_id)
+
+    def _pending(self, job_id: str) -> dict[str, Any] | None:
+        """A job submitted here that the log does not hold yet; forgotten after PENDING_TTL_S (a worker takes a
+        submission in within seconds; a job that expired must not come back as queued)."""
+        record = self._submitted.get(job_id)
+        if record is not None and time.time() - record["created_at"] > PENDING_TTL_S:
+            del self._submitted[job_id]
+            return None
+        return record
 
     async def _logged(self, job_id: str) -> dict[str, Any] | None:
         """The job's record as the job log has it (None: not in the log, or not yet)."""
@@ -104,7 +120,7 @@ class WorkerJobService:
 
     async def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
         record = await self._logged(job_id)
-        if record is None and job_id in self._submitted:
+        if record is None and self._pending(job_id) is not None:
             raise StreamappError(f"job {job_id} is not in the job log yet (no worker has taken it in); try again",
                                  code="job_pending", permanent=True)
         if record is None:

@@ -81,3 +81,38 @@ def test_api_refuses_to_listen_beyond_loopback_without_a_token(stack_env) -> Non
                             env={**stack_env, "STREAMAPP_WEB_HOST": "0.0.0.0", "STREAMAPP_WEB_PORT": str(free_port())})
     assert result.returncode == 2 and "STREAMAPP_API_TOKEN" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_job_submitted_here_is_answered_for_until_the_log_has_it(tmp_path, monkeypatch) -> None:
+    """Read-your-writes for the API's clients, and no queued ghost once the log has the job or it is long gone."""
+    import asyncio
+
+    from streamapp.app import service as service_module
+    from streamapp.app.service import WorkerJobService
+    from streamapp.settings import Settings
+
+    video = tmp_path / "talk.mp4"
+    video.write_bytes(b"x")
+    table: dict = {}
+    sent: list = []
+
+    async def submit(event) -> None:  # noqa: ANN001
+        sent.append(event)
+
+    service = WorkerJobService(Settings(data_dir=tmp_path / "data"), lambda: list(table.values()), table.get, submit)
+
+    async def scenario() -> None:
+        job = await service.submit(str(video), {}, "normal", name="My talk.mp4")
+        job_id = job["job_id"]
+        assert (await service.get_job(job_id))["state"] == "queued"
+        assert [j["job_id"] for j in await service.list_jobs()] == [job_id]
+        table[job_id] = {**job, "state": "done"}  # the log has it now: its answer wins
+        assert (await service.get_job(job_id))["state"] == "done"
+        del table[job_id]  # expired: no queued ghost comes back
+        assert await service.get_job(job_id) is None
+        other = await service.submit(str(video), {}, "low")
+        monkeypatch.setattr(service_module, "PENDING_TTL_S", -1.0)  # never taken in, long ago
+        assert await service.get_job(other["job_id"]) is None and await service.list_jobs() == []
+
+    asyncio.run(scenario())
+    assert sent[0]["request"]["name"] == "My talk.mp4"
