@@ -54,6 +54,13 @@ def cancel_request(job_id: str, reason: str | None = None) -> dict[str, Any]:
     return events.new_event("job_cancel", job_id, at=time.time(), **({"reason": reason[:200]} if reason else {}))
 
 
+def edit_request(job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """A clip_edit event: the job's worker renders the clip again with ``changes`` (clip_edit fields) and
+    announces the new version as clip_edited. Raises EventError (event_invalid) for changes the schema refuses."""
+    return events.new_event("clip_edit", job_id, edit_id=uuid.uuid4().hex[:16], clip_id=clip_id, at=time.time(),
+                            **changes)
+
+
 class Submitter:
     """Publishes submissions to the input topic, on the partition of their priority."""
 

@@ -25,6 +25,8 @@ EVENT_TYPES = (
     "job_status",
     "job_cancel",
     "job_expired",
+    "clip_edit",
+    "clip_edited",
     "clip_ready",
     "job_done",
     "job_failed",
@@ -66,6 +68,33 @@ def _first_error(name: str, value: Any) -> str | None:
         return None
     where = "/".join(str(p) for p in error.absolute_path) or "(root)"
     return f"{name} at {where}: {error.message}"[:300]
+
+
+@cache
+def _schema_file(name: str) -> dict[str, Any]:
+    return orjson.loads((schemas_dir() / f"{name}.schema.json").read_bytes())
+
+
+def standalone_schema(name: str, *pointer: str) -> dict[str, Any]:
+    """The part of ``schemas/<name>.schema.json`` at ``pointer`` with every ``$ref`` to a shared definition
+    inlined, so it stands alone (the OpenAPI document, request checks). A fresh copy each call."""
+
+    def inline(node: Any, home: str) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if "#/$defs/" in ref:
+                file, _, definition = ref.partition("#/$defs/")
+                where = file.removesuffix(".schema.json") or home
+                return inline(_schema_file(where)["$defs"][definition], where)
+            return {key: inline(value, home) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(value, home) for value in node]
+        return node
+
+    node: Any = _schema_file(name)
+    for key in pointer:
+        node = node[key]
+    return inline(node, name)
 
 
 def validate(event: Any) -> dict[str, Any]:

@@ -13,7 +13,6 @@ import functools
 import math
 from typing import Any
 
-import orjson
 from jsonschema import Draft202012Validator
 
 from streamapp import events
@@ -29,20 +28,7 @@ DEFAULTED = ("max_clips", "min_duration_s", "max_duration_s", "aspect")
 def options_schema() -> dict[str, Any]:
     """The options' JSON Schema, standalone: schemas/common.schema.json's ``$defs/options`` with the
     definitions it refers to inlined (for the OpenAPI document and for validation)."""
-    common = orjson.loads((events.schemas_dir() / "common.schema.json").read_bytes())
-    defs = common["$defs"]
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref", "")
-            if ref.startswith("#/$defs/"):
-                return inline(copy.deepcopy(defs[ref.removeprefix("#/$defs/")]))
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(value) for value in node]
-        return node
-
-    return inline(copy.deepcopy(defs["options"]))
+    return events.standalone_schema("common", "$defs", "options")
 
 
 def request_options_schema() -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 from streamapp.job import Priority, Stage, State
 from streamapp.options import request_options_schema
+from streamapp.stages.export import edit_changes_schema
 
 _REF = "#/components/schemas/"
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -25,6 +26,10 @@ def _ref(name: str) -> dict[str, str]:
 
 _JOB_ID = {"name": "job_id", "in": "path", "required": True,
            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}}
+
+_CLIP_ID = {"name": "clip_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,80}$"},
+            "description": "a clip's id in the job's manifest"}
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -77,6 +82,39 @@ _SCHEMAS: dict[str, Any] = {
             "retry_at": {"type": "number", "description": "earliest next attempt after a transient error"},
             "cancel_requested": {"type": "number", "description": "when a cancel was asked for; the job then "
                                  "ends as failed with code \"cancelled\", unless it ended first"},
+            "edits": {"type": "array", "items": _ref("ClipEdit"), "description": "the latest edits of the "
+                      "job's clips, oldest first"},
+        },
+    },
+    "ClipEditRequest": {
+        **edit_changes_schema(),
+        "description": "What to change in the clip (schemas/clip_edit.schema.json); fields left out keep the "
+                       "clip's current values. Also refused: a range shorter than 1 s or outside the video.",
+    },
+    "ClipEdit": {
+        "type": "object",
+        "required": ["edit_id", "clip_id", "state"],
+        "properties": {
+            "edit_id": {"type": "string"},
+            "clip_id": {"type": "string"},
+            "state": {"enum": ["pending", "done", "failed"]},
+            "at": {"type": "number"},
+            "request": _ref("ClipEditRequest"),
+            "version": {"type": "integer", "minimum": 2, "description": "the clip's version this edit made"},
+            "file": {"type": "string", "description": "the new version's file"},
+            "error": {"$ref": _REF + "Error/properties/error"},
+        },
+    },
+    "ClipWords": {
+        "type": "object",
+        "required": ["clip_id", "duration_s", "words"],
+        "properties": {
+            "clip_id": {"type": "string"},
+            "duration_s": {"type": "number", "description": "the source video's duration"},
+            "words": {"type": "array", "items": {"type": "object", "required": ["start_s", "end_s", "text"],
+                                                 "properties": {"start_s": {"type": "number"},
+                                                                "end_s": {"type": "number"},
+                                                                "text": {"type": "string"}}}},
         },
     },
     "JobList": {"type": "object", "required": ["jobs"],
@@ -271,6 +309,30 @@ _PATHS: dict[str, Any] = {
                 "404": _ERROR,
                 "416": {"description": "the range is not satisfiable"},
             },
+        },
+    },
+    "/api/jobs/{job_id}/clips/{clip_id}/edit": {
+        "post": {
+            "operationId": "editClip",
+            "summary": "Change a done job's clip (trim, aspect, layout, caption words) and render it again",
+            "description": "The edit travels to the job's worker as a clip_edit event; the worker renders the new "
+                           "version beside the old one, then replaces the clip in the manifest. Follow it in the "
+                           "job's edits; the results topic gets a clip_edited event.",
+            "parameters": [_JOB_ID, _CLIP_ID],
+            "requestBody": {"required": False,
+                            "content": {"application/json": {"schema": _ref("ClipEditRequest")}}},
+            "responses": {"202": _json(_ref("ClipEdit"), "the edit is on its way to the job's worker"),
+                          "400": _ERROR, "401": _AUTH_ERROR, "404": _ERROR,
+                          "409": _json(_ref("Error"), "the job is not done")},
+        },
+    },
+    "/api/jobs/{job_id}/clips/{clip_id}/words": {
+        "get": {
+            "operationId": "getClipWords",
+            "summary": "The transcript around a clip, with its caption fixes: for trimming to words and "
+                       "correcting captions",
+            "parameters": [_JOB_ID, _CLIP_ID],
+            "responses": {"200": _json(_ref("ClipWords"), "the words"), "401": _AUTH_ERROR, "404": _ERROR},
         },
     },
     "/api/openapi.json": {

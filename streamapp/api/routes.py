@@ -36,6 +36,7 @@ from streamapp.app.jobs import public_job
 from streamapp.errors import InputError, StreamappError, TransientError
 from streamapp.job import PRIORITIES, STATES
 from streamapp.options import check_options
+from streamapp.stages.export import check_changes
 
 log = logging.getLogger("streamapp.api")
 
@@ -45,6 +46,7 @@ JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # A job's own route: any segment but "batch", which is the batch route's (matched by both, OPTIONS and 405
 # answers for /api/jobs/batch would list the job's GET as well).
 JOB_ID_ROUTE = r"(?!batch$)[^{}/]+"
+CLIP_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 FILE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}$")
 SUFFIX = re.compile(r"^\.[a-z0-9]{1,10}$")
 CONTENT_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png",
@@ -57,6 +59,11 @@ STATUS_OF_CODE = {
     "job_unknown": 404,
     "job_ended": 409,
     "job_pending": 409,
+    "job_not_done": 409,
+    "clip_unknown": 404,
+    "words_unavailable": 404,
+    "manifest_missing": 404,
+    "edit_unavailable": 501,
     "cancel_unavailable": 501,
     "manifest_unavailable": 404,
     "signals_unavailable": 404,
@@ -189,6 +196,13 @@ def _job_id(request: web.Request) -> str:
     if not JOB_ID.match(job_id):
         raise ApiError(f"no job {job_id[:80]}", code="job_unknown")
     return job_id
+
+
+def _clip_id(request: web.Request) -> str:
+    clip_id = request.match_info["clip_id"]
+    if not CLIP_ID.match(clip_id):
+        raise ApiError(f"no clip {clip_id[:80]}", code="clip_unknown")
+    return clip_id
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -341,6 +355,18 @@ class _Api:
             raise InputError("reason must be a string of at most 200 characters", code="request_invalid")
         return json_response(public_job(await self.service.cancel(job_id, reason)), status=202)
 
+    async def edit(self, request: web.Request) -> web.Response:
+        job_id, clip_id = _job_id(request), _clip_id(request)
+        changes = check_changes(await _json_body(request) if request.can_read_body else {})
+        return json_response(await self.service.edit(job_id, clip_id, changes), status=202)
+
+    async def words(self, request: web.Request) -> web.Response:
+        job_id, clip_id = _job_id(request), _clip_id(request)
+        words = await self.service.words(job_id, clip_id)
+        if words is None:
+            raise await self._missing(job_id, "transcript", "words_unavailable")
+        return json_response(words)
+
     async def manifest(self, request: web.Request) -> web.Response:
         job_id = _job_id(request)
         manifest = await self.service.manifest(job_id)
@@ -421,6 +447,8 @@ def add_routes(
         ("GET", "/api/jobs/{job_id}/manifest", api.manifest, "job-manifest"),
         ("GET", "/api/jobs/{job_id}/signals", api.signals, "job-signals"),
         ("GET", "/api/jobs/{job_id}/files/{name}", api.file, "job-file"),
+        ("POST", "/api/jobs/{job_id}/clips/{clip_id}/edit", api.edit, "clip-edit"),
+        ("GET", "/api/jobs/{job_id}/clips/{clip_id}/words", api.words, "clip-words"),
     ]
     for method, path, handler, name in routes:
         app.router.add_route(method, path, _guard(handler, token), name=f"streamapp-{name}-{method.lower()}")

@@ -38,6 +38,19 @@ class JobService(Protocol):
         such job and job_ended for one that has already ended."""
         ...
 
+    async def edit(self, job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Ask for one clip of a done job to be rendered again with ``changes`` (checked clip_edit fields); return
+        the edit as the job's ``edits`` will show it (state "pending"). The job's worker renders the new version
+        and the job's record shows the edit "done" (with its version and file) or "failed". Raises
+        StreamappError job_unknown, job_not_done, clip_unknown, edit_invalid (a range outside the video...)."""
+        ...
+
+    async def words(self, job_id: str, clip_id: str) -> dict[str, Any] | None:
+        """``{clip_id, duration_s, words: [{start_s, end_s, text}]}``: the transcript around a clip (to trim to
+        and correct), the clip's caption fixes applied; None when the job has no transcript or manifest.
+        Raises StreamappError clip_unknown."""
+        ...
+
     async def manifest(self, job_id: str) -> dict[str, Any] | None:
         """The job's manifest.json, or None until it exists."""
         ...

@@ -15,15 +15,18 @@ from streamapp.job import PRIORITY_RANK, RANK, STAGE_OF_STATE, STATES, TERMINAL 
 
 # What a job record shows outside (records also carry candidates, paths and other internals).
 PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
-                 "updated_at", "retry_at", "cancel_requested")
+                 "updated_at", "retry_at", "cancel_requested", "edits")
 CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_path", "candidates", "timings_s",
            "retry_at", "partition")
 
 
 # What ``fold`` returns for a job_expired event: the record leaves the table.
 FORGET: dict[str, Any] = {"forget": True}
-# The event types of the job-status log: changes of state, cancel requests, and expiries of ended jobs.
-LOG_TYPES = ("job_status", "job_cancel", "job_expired")
+# The event types of the job-status log: changes of state, cancel requests, expiries of ended jobs, and edits of
+# a finished job's clips with their outcomes.
+LOG_TYPES = ("job_status", "job_cancel", "job_expired", "clip_edit", "clip_edited")
+# A record remembers this many of its latest edits (pending ones are never dropped).
+EDITS_KEPT = 20
 
 
 def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | None = None) -> dict[str, Any] | None:
@@ -33,6 +36,8 @@ def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | 
         return _fold_cancel(record, event)
     if event["type"] == "job_expired":
         return FORGET if record and record["state"] in TERMINAL else None
+    if event["type"] in ("clip_edit", "clip_edited"):
+        return _fold_edit(record, event)
     current = dict(record or {})
     if current:
         if current["state"] in TERMINAL:
@@ -78,6 +83,38 @@ def _fold_cancel(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[s
     if event.get("reason"):
         marked["cancel_reason"] = event["reason"]
     return marked
+
+
+def _fold_edit(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
+    """Edits of a done job's clips: a clip_edit joins the record's ``edits`` as pending (the owner's scheduler
+    renders it), its clip_edited marks it done or failed. A repeated request, an outcome of an edit the record
+    does not hold, or an edit of a job that is not done changes nothing."""
+    if not record or record["state"] != "done":
+        return None
+    edits = list(record.get("edits", []))
+    index = next((i for i, e in enumerate(edits) if e["edit_id"] == event["edit_id"]), None)
+    if event["type"] == "clip_edit":
+        if index is not None:
+            return None
+        request = {k: event[k] for k in ("start_s", "end_s", "aspect", "layout", "caption_fixes") if k in event}
+        edits.append({"edit_id": event["edit_id"], "clip_id": event["clip_id"], "state": "pending",
+                      "at": event["at"], "request": request})
+    else:
+        if index is None or edits[index]["state"] != "pending":
+            return None
+        outcome = {"state": "failed", "error": event["error"]} if "error" in event else {
+            "state": "done", "version": event["clip"].get("version", 1), "file": event["clip"]["file"]}
+        edits[index] = {**edits[index], **outcome, "ended_at": event["at"]}
+    finished = [i for i, e in enumerate(edits) if e["state"] != "pending"]
+    drop = set(finished[: max(0, len(edits) - EDITS_KEPT)])
+    return {**record, "edits": [e for i, e in enumerate(edits) if i not in drop]}
+
+
+def pending_edits(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A done job's edits its owner has yet to render, oldest first."""
+    if record.get("state") != "done":
+        return []
+    return [e for e in record.get("edits", []) if e["state"] == "pending"]
 
 
 def expired(record: dict[str, Any], now: float, retention_s: float) -> bool:

@@ -23,13 +23,14 @@ from streamapp.app.job_files import JobFiles, StopCheck
 from streamapp.app.jobs import STAGE_OF_STATE
 from streamapp.app.pool import WorkPool
 from streamapp.cache import ResultCache, cache_key
-from streamapp.errors import InputError
+from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files, write_bytes_atomic
-from streamapp.manifest import build_manifest, clip_entry, clip_stem, write_json_atomic
+from streamapp.manifest import build_manifest, clip_entry, clip_stem, manifest_files, write_json_atomic
 from streamapp.media.fetch import download, is_url
 from streamapp.options import merge_options
 from streamapp.settings import Settings
 from streamapp.stages.analyze import analysis_params, asr_params
+from streamapp.stages.export import edited_entry, edited_file_stem, find_clip, fixed_words, plan_edit, with_clip
 from streamapp.stages.extract import SIGNALS_VERSION, Signals
 from streamapp.timeline import FCPXML_NAME, write_timeline
 
@@ -73,6 +74,29 @@ def clip_loudness(signals: Signals, start_s: float, end_s: float) -> list[float]
     first = int(round(start_s / signals.hop_s))
     last = int(math.ceil(end_s / signals.hop_s))
     return [float(v) for v in db[first:last]]
+
+
+def clip_signals(signals: Signals, start_s: float, end_s: float
+                 ) -> tuple[list[dict[str, Any]] | None, list[float], list[float] | None]:
+    """What a clip's render reads from the job's signals: its words (None: no transcript), cuts and loudness."""
+    words = [w for w in signals.words if w["end_s"] > start_s and w["start_s"] < end_s] if signals.words else None
+    cuts = [float(c) for c in signals.cuts_s if start_s < c < end_s]
+    return words, cuts, clip_loudness(signals, start_s, end_s)
+
+
+def render_settings(settings: Settings) -> dict[str, Any]:
+    """The render settings every clip of a job shares (render_task's ``render``)."""
+    return {
+        "long_side": settings.output_long_side,
+        "crf": settings.crf,
+        "preset": settings.preset,
+        "audio_bitrate": settings.audio_bitrate,
+        "reframe": settings.reframe,
+        "threads": settings.render_threads,
+        "caption_style": settings.caption_style,
+        "loudness_lufs": settings.loudness_target_lufs,
+        "true_peak_db": settings.true_peak_db,
+    }
 
 
 def finished_manifest(path: Path, job_id: str) -> dict[str, Any] | None:
@@ -181,17 +205,7 @@ class StageRunner:
         if await self.announce_if_exported(job):
             return
         out_dir.mkdir(parents=True, exist_ok=True)
-        render = {
-            "long_side": self.settings.output_long_side,
-            "crf": self.settings.crf,
-            "preset": self.settings.preset,
-            "audio_bitrate": self.settings.audio_bitrate,
-            "reframe": self.settings.reframe,
-            "threads": self.settings.render_threads,
-            "caption_style": self.settings.caption_style,
-            "loudness_lufs": self.settings.loudness_target_lufs,
-            "true_peak_db": self.settings.true_peak_db,
-        }
+        render = render_settings(self.settings)
         candidates = job["candidates"]
         if not candidates:
             raise InputError("no moment long enough to clip in this video", code="no_clips")
@@ -203,12 +217,11 @@ class StageRunner:
 
         async def render_one(index: int, candidate: dict[str, Any]) -> dict[str, Any]:
             start, end = candidate["start_s"], candidate["end_s"]
-            words = [w for w in signals.words if w["end_s"] > start and w["start_s"] < end] if signals.words else None
-            cuts = [float(c) for c in signals.cuts_s if start < c < end]
+            words, cuts, loudness = clip_signals(signals, start, end)
             rendered = await self.pool.run(
                 tasks.render_task, job_id, index, len(candidates), media_path, start, end, words, cuts, options,
                 str(out_dir / f"{clip_stem(index + 1, candidate.get('title'))}.mp4"), render,
-                clip_loudness(signals, start, end), signals.hop_s, stop_mark, job_id=job_id,
+                loudness, signals.hop_s, stop_mark, job_id=job_id,
             )
             return clip_entry(job_id, index, candidate, rendered)
 
@@ -255,3 +268,65 @@ class StageRunner:
             "job_done", job_id, manifest_path=str(manifest_path), manifest=manifest))
         await self.status(job, "done", "export", 1.0, timings_s=manifest.get("timings_s", {}))
         metrics.JOBS_FINISHED.inc()
+
+    async def edit(self, job: dict[str, Any], edit: dict[str, Any]) -> None:
+        """Apply one pending edit (a record's ``edits`` entry) to a done job's clip: render the clip's next
+        version beside the old one, point the manifest at it, remove the old version's files, and announce
+        the outcome (clip_edited) on the results topic and in the job log. An edit the manifest already
+        holds is only announced again. A refused edit is announced with its error; a transient failure
+        raises, and the scheduler tries again later."""
+        job_id, edit_id = job["job_id"], edit["edit_id"]
+        manifest_path = Path(job["request"]["out_dir"]) / job_id / "manifest.json"
+        try:
+            manifest = await asyncio.to_thread(finished_manifest, manifest_path, job_id)
+            if manifest is None:
+                raise InputError(f"job {job_id} has no manifest.json any more", code="manifest_missing")
+            _, clip = find_clip(manifest, edit["clip_id"])
+            if clip.get("edit_id") != edit_id:
+                manifest, clip = await self._render_edit(job, manifest, edit, manifest_path)
+        except StreamappError as exc:
+            if not exc.permanent:
+                raise
+            log.info("job %s: edit %s of %s refused: %s", job_id, edit_id, edit["clip_id"], exc)
+            outcome = {"error": {"code": exc.code, "message": exc.message[:500]}}
+        else:
+            outcome = {"clip": clip, "manifest_path": str(manifest_path)}
+        event = events.new_event("clip_edited", job_id, edit_id=edit_id, clip_id=edit["clip_id"], at=time.time(),
+                                 **outcome)
+        await self.send("results", event)
+        await self.send("job_status", event)
+
+    async def _render_edit(self, job: dict[str, Any], manifest: dict[str, Any], edit: dict[str, Any],
+                           manifest_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+        # The manifest and the job's folder are the truth here: a record recovered short may lack the rest.
+        job_id, source = job["job_id"], manifest["source"]
+        plan = plan_edit(manifest, edit["clip_id"], edit.get("request", {}))
+        old = manifest["clips"][plan.index]
+        out_dir = manifest_path.parent
+        signals_path = self.settings.jobs_dir / job_id / "signals.npz"
+        if not signals_path.is_file():
+            raise InputError(f"job {job_id}'s analysis is gone (expired?); it cannot be edited",
+                             code="signals_missing")
+        signals = await asyncio.to_thread(Signals.load, str(signals_path))
+        words, cuts, loudness = clip_signals(signals, plan.start_s, plan.end_s)
+        if words is not None:
+            words = fixed_words(words, plan.caption_fixes)
+        options = {**manifest["options"], "aspect": plan.aspect}
+        media_path = str(self._download_path(job)) if is_url(job["request"]["path"]) else source["path"]
+        render = {**render_settings(self.settings), "layout": plan.layout}
+        rendered = await self.pool.run(
+            tasks.render_task, job_id, 0, 1, media_path, plan.start_s, plan.end_s, words, cuts, options,
+            str(out_dir / f"{edited_file_stem(old, plan)}.mp4"), render, loudness, signals.hop_s, None, job_id=job_id)
+        entry = edited_entry(job_id, old, plan, edit["edit_id"], rendered, manifest["options"]["aspect"])
+        edited = with_clip(manifest, entry)
+        if edited.get("timeline"):
+            await asyncio.to_thread(write_timeline, str(out_dir), media_path, source["fps"], edited["clips"],
+                                    manifest["options"]["aspect"], source["duration_s"], bool(source.get("has_audio")))
+        await asyncio.to_thread(write_json_atomic, manifest_path, edited)
+        # The manifest names the new version now: the old one's files can go.
+        keep = manifest_files(edited)
+        for name in {old["file"], old.get("thumbnail"), old.get("captions_srt"), old.get("captions_vtt")} - keep:
+            if name:
+                (out_dir / name).unlink(missing_ok=True)
+        log.info("job %s: clip %s is now version %d (%s)", job_id, plan.clip_id, plan.version, entry["file"])
+        return edited, entry

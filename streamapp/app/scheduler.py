@@ -26,6 +26,7 @@ from streamapp.app.jobs import (
     backoff_s,
     cancelling,
     incomplete,
+    pending_edits,
     runnable,
     schedule_key,
 )
@@ -103,6 +104,8 @@ class Scheduler:
         # Whether this worker has published the job's end itself (the table may not show it yet).
         self._ended = ended or (lambda job_id: False)
         self.cancels: dict[str, tuple[asyncio.Task[None], float]] = {}  # job id -> its cancel, when it began
+        self.edits: dict[str, tuple[asyncio.Task[None], float]] = {}  # job id -> its edits' task, when it began
+        self.edits_done: dict[str, float] = {}  # edit id -> when this worker announced its outcome
 
     def owns(self, partition: int) -> bool | None:
         """Whether this worker holds job-status partition ``partition`` (so its jobs); None while a
@@ -170,16 +173,23 @@ class Scheduler:
             if not kept(partition) and not task.done():
                 log.info("job %s moved to another worker; letting it go", job_id)
                 task.cancel()
+        for job_id, (task, _) in list(self.edits.items()):
+            record = next((r for r in self._records() if r and r["job_id"] == job_id), None)
+            if record is not None and not kept(int(record.get("partition", -1))) and not task.done():
+                log.info("job %s moved to another worker; its edits go with it", job_id)
+                task.cancel()
 
     def tick(self) -> None:
         now = time.time()
         # Only a settled assignment without the partition means the job moved; a rebalance that keeps it
         # must not interrupt the work.
         self.release(lambda partition: self._owns(partition) is not False)
-        for memo in (self.handed_off, self.retry_after, self._log_checked, self.cancels):  # forget what is long past
+        for memo in (self.handed_off, self.retry_after, self._log_checked, self.cancels, self.edits,
+                     self.edits_done):  # forget what is long past
             for job_id in [j for j, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600]:
                 memo.pop(job_id, None)
         self.start_cancels(now)
+        self.start_edits(now)
         for record in self.pick(now):
             self._start(record)
         metrics.POOL_BUSY.labels("all").set(len(self.running))
@@ -195,6 +205,33 @@ class Scheduler:
             if earlier is not None and (not earlier[0].done() or now - earlier[1] < HANDOFF_TIMEOUT_S):
                 continue
             self.cancels[job_id] = (asyncio.create_task(self._cancel(record), name=f"cancel-{job_id}"), now)
+
+    def start_edits(self, now: float) -> None:
+        """Render the pending clip edits the table shows for done jobs of this worker's partitions, one task per
+        job taking its edits in order. An edit whose outcome this worker announced but the table does not show
+        yet is left alone for HANDOFF_TIMEOUT_S, then announced again (the manifest says it is applied)."""
+        for record in self._records():
+            if not record or self._owns(int(record.get("partition", -1))) is not True:
+                continue
+            waiting = [e for e in pending_edits(record)
+                       if now - self.edits_done.get(e["edit_id"], 0.0) > HANDOFF_TIMEOUT_S]
+            earlier = self.edits.get(record["job_id"])
+            if waiting and (earlier is None or earlier[0].done()):
+                task = asyncio.create_task(self._edit(record, waiting), name=f"edit-{record['job_id']}")
+                self.edits[record["job_id"]] = (task, now)
+
+    async def _edit(self, record: dict[str, Any], edits: list[dict[str, Any]]) -> None:
+        for edit in edits:
+            try:
+                await self.runner.edit(record, edit)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # transient (the broker or a file system away): tried again on a later tick
+                log.warning("job %s: edit %s failed for now (%s); it will be tried again", record["job_id"],
+                            edit["edit_id"], one_line(exc)["message"])
+                self.edits_done[edit["edit_id"]] = time.time() - HANDOFF_TIMEOUT_S + 10.0
+                return
+            self.edits_done[edit["edit_id"]] = time.time()
 
     async def _cancel(self, record: dict[str, Any]) -> None:
         """Stop the job's stage, wait for its pool work, remove its files, and record its end ("cancelled").

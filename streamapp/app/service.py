@@ -14,11 +14,12 @@ import orjson
 
 from streamapp.app.jobs import TERMINAL
 from streamapp.app.runner import check_input_path, job_options
-from streamapp.client import cancel_request, submission
+from streamapp.client import cancel_request, edit_request, submission
 from streamapp.errors import InputError, StreamappError
 from streamapp.media.fetch import is_url
 from streamapp.options import merge_options
 from streamapp.settings import Settings
+from streamapp.stages.export import EDIT_FIELDS, find_clip, fixed_words, plan_edit
 from streamapp.stages.extract import Signals
 from streamapp.stages.score import ClipOptions, score_windows
 
@@ -29,6 +30,8 @@ PENDING_LIMIT = 10_000
 PENDING_TTL_S = 600.0
 # The score-over-time plot: at most this many points, each a window of the job's shortest clip length.
 CURVE_POINTS = 240
+# The editor shows the words this far either side of a clip, to trim to.
+EDIT_MARGIN_S = 15.0
 
 
 def score_curve(signals: Signals, window_s: float, weights: dict[str, float], keywords: tuple[str, ...] = (),
@@ -42,6 +45,20 @@ def score_curve(signals: Signals, window_s: float, weights: dict[str, float], ke
     windows = [(float(c - window_s / 2), float(c + window_s / 2)) for c in centres]
     scored = score_windows(signals, windows, weights, keywords)
     return {"t_s": [round(float(c), 3) for c in centres], "score": [c.score for c in scored]}
+
+
+def clip_words(manifest: dict[str, Any], clip_id: str, signals_path: str,
+               margin_s: float = EDIT_MARGIN_S) -> dict[str, Any]:
+    """The words around a clip (``margin_s`` either side, so a trim can snap to them) with the clip's caption
+    fixes applied, and the source's duration. Raises InputError clip_unknown."""
+    _, clip = find_clip(manifest, clip_id)
+    signals = Signals.load(signals_path)
+    start, end = clip["start_s"] - margin_s, clip["end_s"] + margin_s
+    near = [w for w in signals.words if w["end_s"] > start and w["start_s"] < end]
+    fixes = tuple((float(f["start_s"]), f["text"]) for f in clip.get("caption_fixes", []))
+    return {"clip_id": clip_id, "duration_s": float(manifest["source"]["duration_s"]),
+            "words": [{"start_s": round(float(w["start_s"]), 3), "end_s": round(float(w["end_s"]), 3),
+                       "text": w["text"]} for w in fixed_words(near, fixes)]}
 
 
 class WorkerJobService:
@@ -133,6 +150,31 @@ class WorkerJobService:
         event = cancel_request(job_id, reason)
         await self._publish_log(event)
         return {**record, "cancel_requested": record.get("cancel_requested") or event["at"]}
+
+    async def edit(self, job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        record = await self._logged(job_id)
+        if record is None:
+            raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
+        if record["state"] != "done":
+            raise StreamappError(f"job {job_id} is {record['state']}; only a done job's clips can be edited",
+                                 code="job_not_done", permanent=True)
+        if self._publish_log is None:
+            raise StreamappError("this server cannot edit clips", code="edit_unavailable", permanent=True)
+        manifest = await self.manifest(job_id)
+        if manifest is None:
+            raise InputError(f"job {job_id} has no manifest.json any more", code="manifest_missing")
+        plan_edit(manifest, clip_id, changes)  # refused now, with its reason, rather than by the worker later
+        event = edit_request(job_id, clip_id, {k: changes[k] for k in EDIT_FIELDS if k in changes})
+        await self._publish_log(event)
+        return {"edit_id": event["edit_id"], "job_id": job_id, "clip_id": clip_id, "state": "pending",
+                "at": event["at"], "request": {k: event[k] for k in EDIT_FIELDS if k in event}}
+
+    async def words(self, job_id: str, clip_id: str) -> dict[str, Any] | None:
+        manifest = await self.manifest(job_id)
+        record = self._lookup(job_id)
+        if manifest is None or not record or not record.get("signals_path"):
+            return None
+        return await asyncio.to_thread(clip_words, manifest, clip_id, record["signals_path"])
 
     def _job_dir(self, job_id: str) -> Path | None:
         record = self._lookup(job_id)

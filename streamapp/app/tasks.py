@@ -70,7 +70,7 @@ def render_task(job_id: str, index: int, total: int, source: str, start_s: float
     params = RenderParams(width=width, height=height, crf=render["crf"], preset=render["preset"],
                           audio_bitrate=render["audio_bitrate"], reframe=render["reframe"],
                           threads=render["threads"], loudness_lufs=render["loudness_lufs"],
-                          true_peak_db=render["true_peak_db"])
+                          true_peak_db=render["true_peak_db"], layout=render.get("layout", "auto"))
     captions = options.get("captions", True)
     clip = render_clip(
         source, start_s, end_s, options["aspect"], out_path, params,

@@ -320,12 +320,12 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
         # The jobs table is written here, inside stream iteration, so its changelog stays consistent.
         async for event in stream.events():
             value = await accept(event)
-            home = job_partition(value["job_id"], topics.job_partitions) if value and value["type"] == "job_cancel" \
-                else event.message.partition
+            home = job_partition(value["job_id"], topics.job_partitions) \
+                if value and value["type"] in ("job_cancel", "clip_edit") else event.message.partition
             if value is not None and event.message.partition != home:
                 # Sent by a client whose partitioner is not the Java client's (librdkafka's default): the job's
                 # record is on its own partition, maybe another worker's. Forwarded there, unchanged.
-                log.info("job %s: cancel on job-status[%d], forwarded to [%d]", value["job_id"],
+                log.info("job %s: %s on job-status[%d], forwarded to [%d]", value["job_id"], value["type"],
                          event.message.partition, home)
                 await (await channels["job_status"].send(key=event.key, value=event.value, partition=home))
             elif value is not None and value["type"] in job_records.LOG_TYPES:
@@ -384,8 +384,12 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
             latest[(job_id, stage)] = fraction
         for (job_id, stage), fraction in latest.items():
             record = jobs.get(job_id)
-            # Only for a stage still running here: a report queued before the stage ended is stale.
-            if record and fraction < 1.0 and job_id in scheduler.running:
+            # Only for a stage still running here, on a partition this worker surely holds: a report queued before
+            # the stage ended is stale, and during a rebalance (ownership unknown) the job's new owner may already
+            # have finished it while this worker's pool process still renders (a scale-out run saw "exporting
+            # 0.5" land after "done" so).
+            if record and fraction < 1.0 and job_id in scheduler.running \
+                    and owns(int(record.get("partition", -1))) is True:
                 await send("job_status", events.status_event(
                     job_id, record["state"], stage, progress=fraction, attempts=record.get("attempts", 0)))
 

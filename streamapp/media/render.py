@@ -35,7 +35,7 @@ from streamapp.media.clip_audio import read_clip_audio
 from streamapp.media.deinterlace import Deinterlacer
 from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
 from streamapp.reframe.analysis import analyze_clip
-from streamapp.reframe.path import CameraPlan, centered_plan, plan_camera
+from streamapp.reframe.path import CameraPlan, centered_plan, fit_plan, plan_camera
 
 ASPECTS: dict[str, tuple[int, int]] = {"9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5), "16:9": (16, 9)}
 
@@ -58,6 +58,7 @@ class RenderParams:
     loudness_lufs: float | None = -14.0  # integrated loudness of the clip's sound; None = leave it as it is
     true_peak_db: float = -1.0  # ceiling after the loudness gain (dBTP, 4x oversampled)
     fade_s: float = 0.02  # audio fade at each edge, so a clip never starts or ends on a click
+    layout: str = "auto"  # framing asked for by an edit (streamapp.reframe.path.CLIP_LAYOUTS)
 
 
 @dataclass(frozen=True)
@@ -295,6 +296,8 @@ def _plan(job: _ClipJob, src_w: int, src_h: int, sar: float) -> tuple[CameraPlan
     duration = job.end_s - job.start_s
     p = job.params
     box = center_crop_box(src_w, src_h, job.aspect, sar)
+    if p.layout == "fit":  # the whole frame: nothing to follow, no analysis needed
+        return fit_plan(duration, src_w, src_h, box[2], box[3], out_w=p.width, out_h=p.height), duration / 2
     if not p.reframe or (box[2] >= src_w - 1 and box[3] >= src_h - 1):
         return centered_plan(duration, src_w, src_h, box, out_w=p.width, out_h=p.height), duration / 2
     analysis = analyze_clip(job.source, job.start_s, job.end_s, sample_fps=p.sample_fps, cuts=job.cuts_s is None)
@@ -303,7 +306,7 @@ def _plan(job: _ClipJob, src_w: int, src_h: int, sar: float) -> tuple[CameraPlan
     cuts = analysis.cuts_s if job.cuts_s is None else [c - job.start_s for c in job.cuts_s
                                                           if job.start_s < c < job.end_s]
     plan = plan_camera(analysis.samples, duration, src_w, src_h, box[2], box[3], cuts, out_w=p.width,
-                       out_h=p.height, speech_db=job.speech_db, hop_s=job.hop_s)
+                       out_h=p.height, speech_db=job.speech_db, hop_s=job.hop_s, layout=p.layout)
     return plan, analysis.best_thumbnail_t(duration, cuts)
 
 

@@ -9,6 +9,10 @@ Each shot gets one layout:
 - ``fit``: three or more people, or a title card wider than the crop: the whole frame over a blur;
 - ``still``: one fixed crop (a subject that stays put, two people who fit one crop, or nothing to follow).
 
+A clip's editor may ask for one framing instead (``CLIP_LAYOUTS``): ``crop`` keeps every shot a crop that
+follows someone (the most prominent person where the planner would fit or split), ``fit`` shows the whole
+frame throughout (``fit_plan``); ``auto`` is the planner's choice per shot.
+
 The path is a list of camera *points* per shot (per panel for split). Between two points with the
 same position the camera holds; between two different ones it pans with an ease-in/out curve; two
 points at one instant are a cut of the crop. The planner only adds a point where the camera starts
@@ -28,6 +32,7 @@ from streamapp.reframe.speaker import agreement, speaking_scores, talk_shares, t
 from streamapp.vision.faces import Face
 
 LAYOUTS = ("tracking", "active_speaker", "split", "fit", "still")
+CLIP_LAYOUTS = ("auto", "crop", "fit")  # what an edit may ask for (schemas: clip_layout)
 Box = tuple[float, float, float, float]
 Point = tuple[float, float, float]  # (t, cx, cy)
 
@@ -331,8 +336,9 @@ class _Person:
 
 class _Planner:
     def __init__(self, src_w: int, src_h: int, crop_w: int, crop_h: int, p: PlanParams,
-                 speech_db: np.ndarray | None, hop_s: float, panel: tuple[int, int]) -> None:
+                 speech_db: np.ndarray | None, hop_s: float, panel: tuple[int, int], crop_only: bool = False) -> None:
         self.src_w, self.src_h, self.crop_w, self.crop_h, self.p = src_w, src_h, crop_w, crop_h, p
+        self.crop_only = crop_only  # the "crop" layout: never fit nor split
         self.speech_db, self.hop_s = speech_db, hop_s
         self.panel_aspect = panel[0] / panel[1]  # a split panel's width / height in the output
         self.panel_size: tuple[int, int] | None = None  # chosen by the first split shot, shared by all
@@ -354,6 +360,8 @@ class _Planner:
         if not people:
             return self._faceless_shot(start, end, samples, mid)
         if len(people) >= 3:
+            if self.crop_only:
+                return self._one_person(start, end, samples, people[0].boxes)
             return ShotPlan(start, end, "fit", [(start, *mid)])
         left = min(float(np.percentile(s.boxes[:, 0], 10)) for s in people)
         right = max(float(np.percentile(s.boxes[:, 0] + s.boxes[:, 2], 90)) for s in people)
@@ -421,6 +429,8 @@ class _Planner:
         followable = (known and agreement(times, scores, voiced, spoken) >= self.p.follow_agreement
                       and (len(spoken) - 1) * self.p.min_turn_s <= end - start)
         if together_s > self.p.split_min_s and not followable:
+            if self.crop_only:
+                return self._one_person(start, end, samples, people[0].boxes)
             return self._split(start, end, people)
         if not known:
             return self._one_person(start, end, samples, people[0].boxes)
@@ -474,7 +484,7 @@ class _Planner:
             x1 = float(np.median([t[0] + t[2] for t in texts]))
             y0 = float(np.median([t[1] for t in texts]))
             y1 = float(np.median([t[1] + t[3] for t in texts]))
-            if x1 - x0 > 0.95 * self.crop_w or y1 - y0 > 0.95 * self.crop_h:
+            if (x1 - x0 > 0.95 * self.crop_w or y1 - y0 > 0.95 * self.crop_h) and not self.crop_only:
                 return ShotPlan(start, end, "fit", [(start, *mid)])
             return ShotPlan(start, end, "still", [(start, *self.clamp((x0 + x1) / 2, (y0 + y1) / 2))])
         moving = self._motion_shot(start, end, samples)
@@ -575,17 +585,24 @@ def plan_camera(
     out_h: int | None = None,
     speech_db: np.ndarray | None = None,
     hop_s: float = 0.05,
+    layout: str = "auto",
 ) -> CameraPlan:
     """Plan the framing of a clip of ``duration_s`` from its samples (clip time, source pixels).
 
     Each shot (split at ``cuts_s``) gets one layout (see the module doc). ``out_w`` x ``out_h`` is the
     output frame (default: the crop's size); ``speech_db`` is the clip's loudness per ``hop_s`` from its
     start, which tells when someone speaks. The camera never moves across a cut except by jumping at it.
+    ``layout`` (``CLIP_LAYOUTS``): "crop" never fits nor splits; "fit" is ``fit_plan``.
     """
+    if layout not in CLIP_LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(CLIP_LAYOUTS)}")
+    if layout == "fit":
+        return fit_plan(duration_s, src_w, src_h, min(crop_w, src_w), min(crop_h, src_h), out_w, out_h)
     p = params or PlanParams()
     crop_w, crop_h = min(crop_w, src_w), min(crop_h, src_h)
     out_w, out_h = out_w or crop_w, out_h or crop_h
-    planner = _Planner(src_w, src_h, crop_w, crop_h, p, speech_db, hop_s, (out_w, out_h // 2 // 2 * 2))
+    planner = _Planner(src_w, src_h, crop_w, crop_h, p, speech_db, hop_s, (out_w, out_h // 2 // 2 * 2),
+                       crop_only=layout == "crop")
     shots = []
     for a, b in shot_ranges(duration_s, cuts_s):
         inside = [s for s in samples if a <= s.t < b]
@@ -601,3 +618,10 @@ def centered_plan(duration_s: float, src_w: int, src_h: int, box: tuple[int, int
     x, y, w, h = box
     shot = ShotPlan(0.0, duration_s, "still", [(0.0, x + w / 2, y + h / 2)])
     return CameraPlan(src_w, src_h, w, h, duration_s, [shot], out_w or w, out_h or h)
+
+
+def fit_plan(duration_s: float, src_w: int, src_h: int, crop_w: int, crop_h: int,
+             out_w: int | None = None, out_h: int | None = None) -> CameraPlan:
+    """The whole frame over a blurred copy for the whole clip (the "fit" layout an edit can ask for)."""
+    shot = ShotPlan(0.0, duration_s, "fit", [(0.0, src_w / 2, src_h / 2)])
+    return CameraPlan(src_w, src_h, crop_w, crop_h, duration_s, [shot], out_w or crop_w, out_h or crop_h)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from streamapp.errors import InputError, StreamappError
+from streamapp.stages.export import find_clip, plan_edit
 
 STAGE_OF_STATE = {"queued": "submit", "extracting": "extract", "scoring": "score", "exporting": "export",
                   "done": "export", "failed": "extract"}
@@ -28,6 +29,8 @@ class MemoryJobService:
         self.series: dict[str, dict[str, list[float]]] = {}
         self.submitted: list[tuple[str, dict[str, Any], str]] = []
         self.cancelled: list[tuple[str, str | None]] = []
+        self.edited: list[tuple[str, str, dict[str, Any]]] = []
+        self.transcripts: dict[str, list[dict[str, Any]]] = {}  # job id -> words, source time
 
     # -- JobService ---------------------------------------------------------------------------
     async def list_jobs(self, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -61,6 +64,28 @@ class MemoryJobService:
         job["cancel_requested"] = time.time()
         self.cancelled.append((job_id, reason))
         return dict(job)
+
+    async def edit(self, job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
+        if job["state"] != "done" or job_id not in self.manifests:
+            raise StreamappError(f"job {job_id} is {job['state']}", code="job_not_done", permanent=True)
+        plan_edit(self.manifests[job_id], clip_id, changes)
+        edit = {"edit_id": uuid.uuid4().hex[:16], "job_id": job_id, "clip_id": clip_id, "state": "pending",
+                "at": time.time(), "request": changes}
+        job.setdefault("edits", []).append({k: v for k, v in edit.items() if k != "job_id"})
+        self.edited.append((job_id, clip_id, changes))
+        return edit
+
+    async def words(self, job_id: str, clip_id: str) -> dict[str, Any] | None:
+        manifest = self.manifests.get(job_id)
+        if manifest is None or job_id not in self.transcripts:
+            return None
+        _, clip = find_clip(manifest, clip_id)
+        near = [w for w in self.transcripts[job_id] if clip["start_s"] - 15 < w["end_s"] and
+                w["start_s"] < clip["end_s"] + 15]
+        return {"clip_id": clip_id, "duration_s": manifest["source"]["duration_s"], "words": near}
 
     async def manifest(self, job_id: str) -> dict[str, Any] | None:
         return self.manifests.get(job_id)

@@ -167,6 +167,36 @@ def test_manifest_and_signals(service: MemoryJobService) -> None:
     run(service, body)
 
 
+def test_an_edit_of_a_done_jobs_clip_is_checked_and_shows_in_the_job_as_pending(service: MemoryJobService) -> None:
+    service.transcripts["done1"] = [{"start_s": 2.0, "end_s": 2.4, "text": "hello"},
+                                    {"start_s": 4.0, "end_s": 4.3, "text": "rivers"},
+                                    {"start_s": 40.0, "end_s": 40.3, "text": "later"}]
+
+    async def body(client: TestClient) -> None:
+        changes = {"start_s": 2.0, "layout": "fit", "caption_fixes": [{"start_s": 4.0, "text": "Rivers"}]}
+        response = await client.post("/api/jobs/done1/clips/done1-01/edit", json=changes)
+        assert response.status == 202
+        edit = await response.json()
+        assert edit["state"] == "pending" and edit["clip_id"] == "done1-01" and edit["edit_id"]
+        job = await (await client.get("/api/jobs/done1")).json()
+        assert [e["edit_id"] for e in job["edits"]] == [edit["edit_id"]]
+        assert service.edited == [("done1", "done1-01", changes)]
+        await _error(await client.post("/api/jobs/done1/clips/done1-01/edit", json={"end_s": 2.5}), 400,
+                     "edit_invalid")
+        await _error(await client.post("/api/jobs/done1/clips/done1-01/edit", json={"layout": "zoom"}), 400,
+                     "edit_invalid")
+        await _error(await client.post("/api/jobs/done1/clips/done1-01/edit", json=[1]), 400, "edit_invalid")
+        await _error(await client.post("/api/jobs/done1/clips/done1-07/edit", json={}), 404, "clip_unknown")
+        await _error(await client.post("/api/jobs/done1/clips/bad!id/edit", json={}), 404, "clip_unknown")
+        await _error(await client.post("/api/jobs/run1/clips/run1-01/edit", json={}), 409, "job_not_done")
+        await _error(await client.post("/api/jobs/nope/clips/nope-01/edit", json={}), 404, "job_unknown")
+        words = await (await client.get("/api/jobs/done1/clips/done1-01/words")).json()
+        assert [w["text"] for w in words["words"]] == ["hello", "rivers"] and words["duration_s"] == 60.0
+        await _error(await client.get("/api/jobs/run1/clips/run1-01/words"), 404, "words_unavailable")
+
+    run(service, body)
+
+
 def test_cancel_marks_a_live_job_and_refuses_ended_and_unknown_ones(service: MemoryJobService) -> None:
     async def body(client: TestClient) -> None:
         response = await client.post("/api/jobs/run1/cancel", json={"reason": "wrong file"})

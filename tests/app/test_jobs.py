@@ -113,3 +113,32 @@ def test_a_record_missing_what_its_stage_reads_waits() -> None:
     whole = fold(fold(record, event("scoring", "score", source=source, signals_path="/s.npz")),
                  event("exporting", "export", candidates=[]))
     assert runnable(whole, 0.0)
+
+
+def test_edits_of_a_done_job_are_pending_until_their_outcome_and_each_is_taken_once() -> None:
+    table: dict = {}
+    fold_into(table, event("queued", "submit", request=REQUEST))
+    edit = new_event("clip_edit", "job1", edit_id="e1", clip_id="job1-01", start_s=3.0, at=5.0)
+    assert fold_into(table, edit) is None  # only a done job's clips can be edited
+    fold_into(table, event("done", "export", progress=1.0))
+    record = fold_into(table, edit)
+    assert jobs.pending_edits(record) == [{"edit_id": "e1", "clip_id": "job1-01", "state": "pending", "at": 5.0,
+                                           "request": {"start_s": 3.0}}]
+    assert fold_into(table, edit) is None  # redelivered
+    clip = {"id": "job1-01", "start_s": 3.0, "end_s": 20.0, "score": 50.0, "subscores": {}, "reason": "r",
+            "file": "clip-01-v2.mp4", "width": 1080, "height": 1920, "captions_srt": None, "captions_vtt": None,
+            "thumbnail": None, "version": 2}
+    done = fold_into(table, new_event("clip_edited", "job1", edit_id="e1", clip_id="job1-01", at=6.0, clip=clip,
+                                      manifest_path="/out/job1/manifest.json"))
+    assert jobs.pending_edits(done) == [] and done["edits"][0]["state"] == "done"
+    assert done["edits"][0]["version"] == 2 and done["state"] == "done"
+    assert fold_into(table, edit) is None  # an edit is applied once, even when its request comes again
+    failed = fold_into(table, new_event("clip_edit", "job1", edit_id="e2", clip_id="job1-01", at=7.0))
+    failed = fold_into(table, new_event("clip_edited", "job1", edit_id="e2", clip_id="job1-01", at=8.0,
+                                        error={"code": "edit_invalid", "message": "too short"}))
+    assert failed["edits"][1]["state"] == "failed" and failed["edits"][1]["error"]["code"] == "edit_invalid"
+    assert "edits" in jobs.public_job(failed)
+    for n in range(jobs.EDITS_KEPT + 5):
+        fold_into(table, new_event("clip_edit", "job1", edit_id=f"x{n}", clip_id="job1-01", at=9.0 + n))
+    assert len(table["job1"]["edits"]) == jobs.EDITS_KEPT + 5  # pending edits are never dropped
+    assert table["job1"]["edits"][0]["edit_id"] == "x0"  # the finished ones were

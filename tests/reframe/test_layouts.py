@@ -214,3 +214,20 @@ def test_split_panels_stay_on_their_side_of_the_two_faces():
     assert inside(top.src, left) and inside(bottom.src, right)
     assert top.src[0] + top.src[2] <= mid + 2 and bottom.src[0] >= mid - 2
     assert all(h / OUT_H >= 0.15 for _, _, _, h in plan.output_faces_at(6.0))
+
+
+def test_an_edit_can_ask_for_the_crop_or_the_whole_frame_instead_of_the_planners_choice():
+    speaker = lambda t: int((t // 1.0) % 2)  # noqa: E731  (split on its own: see above)
+    samples, db = call(12.0, speaker)
+    kwargs = {"out_w": OUT_W, "out_h": OUT_H, "speech_db": db}
+    cropped = plan_camera(samples, 12.0, SRC_W, SRC_H, CROP_W, CROP_H, layout="crop", **kwargs)
+    assert cropped.layout in ("still", "tracking", "active_speaker")
+    assert len(cropped.placements_at(3.0)) == 1 and inside(cropped.placements_at(3.0)[0].src, LEFT)
+    fitted = plan_camera(samples, 12.0, SRC_W, SRC_H, CROP_W, CROP_H, layout="fit", **kwargs)
+    assert fitted.layout == "fit" and [s.layout for s in fitted.shots] == ["fit"] and fitted.placements_at(3.0) == []
+    trio = (face(200, size=150), face(640, size=150), face(1080, size=150))
+    crowd = [Sample(float(t), trio) for t in np.arange(0, 6, 1 / RATE)]
+    crowd_cropped = plan_camera(crowd, 6.0, SRC_W, SRC_H, CROP_W, CROP_H, layout="crop", out_w=OUT_W, out_h=OUT_H)
+    assert crowd_cropped.layout != "fit"
+    with pytest.raises(ValueError):
+        plan_camera(crowd, 6.0, SRC_W, SRC_H, CROP_W, CROP_H, layout="zoom")

@@ -271,15 +271,23 @@ function renderClips(jobId, manifest) {
                      el("a", { href: fileUrl(jobId, clip.file) + (state.token ? "&" : "?") + "download=1",
                                text: "download mp4" }));
     if (clip.captions_srt) links.append(el("a", { href: fileUrl(jobId, clip.captions_srt), text: "captions (srt)" }));
-    return el("article", { class: "clip", id: `clip-${index + 1}`, "data-clip-id": clip.id },
+    const editorSlot = el("div", { class: "editor-slot" });
+    links.append(el("button", { type: "button", class: "link edit-clip", text: "edit clip", onclick: () => {
+      const reload = () => { state.loaded.delete(jobId); refreshDetail(); };
+      new ClipEditor(jobId, clip, manifest, reload).open(editorSlot);
+    } }));
+    const version = clip.version > 1 ? ` · v${clip.version}` : "";
+    return el("article", { class: "clip", id: `clip-${index + 1}`, "data-clip-id": clip.id,
+                           "data-version": String(clip.version || 1) },
       el("div", { class: "clip-head" },
-         el("h3", { text: `#${index + 1} · ${clock(clip.start_s)}–${clock(clip.end_s)}` }),
+         el("h3", { text: `#${index + 1} · ${clock(clip.start_s)}–${clock(clip.end_s)}${version}` }),
          el("span", { class: "score", title: "score" }, String(Math.round(clip.score)), el("small", { text: " /100" }))),
       clip.title ? el("h4", { class: "clip-title", text: clip.title }) : null,
       video,
       el("p", { class: "reason", text: clip.reason }),
       subscores,
-      links);
+      links,
+      editorSlot);
   });
   if (!cards.length) cards.push(el("p", { class: "detail-status", text: "This job produced no clips." }));
   document.getElementById("clips").replaceChildren(...cards);
