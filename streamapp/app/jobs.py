@@ -167,7 +167,7 @@ def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random | No
 class EndedJobs:
     """Jobs known to have ended (done or failed): from the table, or from this worker's own terminal
     events before the table has folded them. Nothing non-terminal is published for these jobs, so a
-    progress report or a relay still in flight cannot land in the job log after the job's end.
+    progress report still in flight cannot land in the job log after the job's end.
     The oldest are forgotten past ``limit``; by then the table has long recorded their end."""
 
     def __init__(self, limit: int = 100_000) -> None:

@@ -1,4 +1,5 @@
-"""Stage runners: do one stage of one job in the process pool and emit its output events.
+"""Stage runners: do one stage of one job in the process pool, record the job's next state on the job-status
+topic (the jobs table folds it; the scheduler runs the next stage from there), and publish the stage's outcome.
 
 Runners are idempotent: outputs are keyed by job id with deterministic names and written
 atomically, so a stage re-run after a crash replaces its files and never adds to them.
@@ -179,11 +180,14 @@ class StageRunner:
                     key, await asyncio.to_thread(signals_path.read_bytes)):
                 await self.cache.put(key + ":summary", orjson.dumps(summary))
         source["path"] = request["path"]
+        timings = {**job.get("timings_s", {}), "extract": time.perf_counter() - started}
+        # The job's next state, recorded by the stage itself: the scheduler runs score from the table.
+        await self.status(job, "scoring", "score", request=request, source=source, signals_path=str(signals_path),
+                          transcript_path=None, timings_s=timings)
+        # The stage's outcome for observers (nothing in the pipeline reads it back).
         await self.send("extracted", events.new_event(
             "extracted", job_id, request=request, source=source, signals_path=str(signals_path), summary=summary,
-            cached=blob is not None, transcript_path=None,
-            timings_s={**job.get("timings_s", {}), "extract": time.perf_counter() - started},
-        ))
+            cached=blob is not None, transcript_path=None, timings_s=timings))
 
     async def score(self, job: dict[str, Any]) -> None:
         job_id, request = job["job_id"], job["request"]
@@ -191,11 +195,11 @@ class StageRunner:
         options = job_options(self.settings, request)
         candidates = await self.pool.run(
             tasks.score_task, job["signals_path"], options, dict(self.settings.score_weights), job_id=job_id)
+        timings = {**job.get("timings_s", {}), "score": time.perf_counter() - started}
+        await self.status(job, "exporting", "export", candidates=candidates, timings_s=timings)
         await self.send("scored", events.new_event(
             "scored", job_id, request=request, source=job["source"], candidates=candidates,
-            transcript_path=job.get("transcript_path"),
-            timings_s={**job.get("timings_s", {}), "score": time.perf_counter() - started},
-        ))
+            transcript_path=job.get("transcript_path"), timings_s=timings))
 
     async def export(self, job: dict[str, Any]) -> None:
         job_id, request, source = job["job_id"], job["request"], job["source"]

@@ -36,8 +36,8 @@ from streamapp.settings import Settings
 
 log = logging.getLogger("streamapp.scheduler")
 
-# After a stage hands its output to the next agent, wait this long for the table to show the next
-# state before concluding the hand-off was lost and running the stage again.
+# After a stage records the job's next state, wait this long for the table to show it before concluding the
+# event was lost and running the stage again.
 HANDOFF_TIMEOUT_S = 120.0
 # Before starting a job, wait at most this long for the agents to apply the events already in their logs
 # (a submission on its way to the table may outrank the waiting jobs).

@@ -279,42 +279,6 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
             log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again",
                         tp.topic, tp.partition, STALL_CHECK_S, state)
 
-    async def stale_relay(job_id: str, partition: int, state: str) -> bool:
-        """Whether a hand-off would move nothing forward: the job already reached ``state`` or ended. A hand-off
-        re-read by a new owner (its offset was never committed) would otherwise publish an old state after
-        the job's end. Until the owner's table has caught up, the job's own log answers."""
-        if job_id in ended:
-            return True
-        record = jobs.get(job_id)
-        if not applied.reached(topics.job_status, partition):
-            record = await read_log(job_id) or record
-        return bool(record) and job_records.RANK[record["state"]] >= job_records.RANK[state]  # an end outranks all
-
-    @app.agent(channels["extracted"], name="score")
-    async def score_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            value = await accept(event)
-            if value is not None and value["type"] == "extracted" and await stale_relay(
-                    value["job_id"], event.message.partition, "scoring"):
-                log.info("job %s: already scoring or further; hand-off not relayed", value["job_id"])
-            elif value is not None and value["type"] == "extracted":
-                await send_reliably("job_status", events.status_event(
-                    value["job_id"], "scoring", "score", request=value["request"], source=value["source"],
-                    signals_path=value["signals_path"], transcript_path=value.get("transcript_path"),
-                    timings_s=value["timings_s"]))
-
-    @app.agent(channels["scored"], name="export")
-    async def export_agent(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            value = await accept(event)
-            if value is not None and value["type"] == "scored" and await stale_relay(
-                    value["job_id"], event.message.partition, "exporting"):
-                log.info("job %s: already exporting or further; hand-off not relayed", value["job_id"])
-            elif value is not None and value["type"] == "scored":
-                await send_reliably("job_status", events.status_event(
-                    value["job_id"], "exporting", "export", candidates=value["candidates"],
-                    timings_s=value["timings_s"]))
-
     @app.agent(channels["job_status"], name="track-jobs")
     async def track_jobs(stream: faust.StreamT) -> None:
         # The jobs table is written here, inside stream iteration, so its changelog stays consistent.

@@ -49,5 +49,6 @@ def lag_by_stage(
 
 
 def stage_of_topic(topics: Topics) -> dict[str, str]:
-    """Which stage consumes each input topic."""
-    return {topics.videos: "extract", topics.extracted: "score", topics.scored: "export"}
+    """Which stage consumes each input topic. Only submissions wait in a topic: later stages run from the jobs
+    table, where the sample counts the jobs waiting for them."""
+    return {topics.videos: "extract"}
