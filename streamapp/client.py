@@ -21,6 +21,7 @@ from streamapp import events
 from streamapp.app.jobs import RANK, fold_into
 from streamapp.errors import TransientError
 from streamapp.media.fetch import is_url
+from streamapp.transport import clients
 from streamapp.transport.topics import Topics, job_partition, partition_for_priority
 
 
@@ -66,7 +67,7 @@ class Submitter:
 
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.topics = topics
-        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        self._producer = clients.producer(bootstrap)
 
     async def __aenter__(self) -> Submitter:
         await started(self._producer)
@@ -138,7 +139,7 @@ class Follower:
 
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.topics = topics
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._consumer = clients.reader(bootstrap)
 
     async def __aenter__(self) -> Follower:
         await started(self._consumer)
@@ -195,7 +196,7 @@ async def read_job_record(bootstrap: str, topics: Topics, job_id: str, timeout_s
     """A job's record folded from its whole log, as the jobs table would hold it once caught up; None when the
     log has no event of the job (or the job has expired). Reads only the job's partition, from its start to the
     end it had when reading began, so the answer is never older than anything published before the call."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = clients.reader(bootstrap, auto_offset_reset="earliest")
     await started(consumer)
     folded: dict[str, dict[str, Any]] = {}
     key = job_id.encode()

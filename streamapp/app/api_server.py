@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from streamapp import metrics
 from streamapp.api import add_routes, token_required
@@ -23,6 +23,7 @@ from streamapp.client import Submitter
 from streamapp.errors import StreamappError
 from streamapp.events import EventError, decode
 from streamapp.settings import Settings
+from streamapp.transport import clients
 from streamapp.transport.admin import ensure_topics
 from streamapp.transport.topics import Topics
 
@@ -34,7 +35,7 @@ class JobLog:
 
     def __init__(self, bootstrap: str, topics: Topics) -> None:
         self.records: dict[str, dict[str, Any]] = {}
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._consumer = clients.reader(bootstrap)
         self._topics = topics
 
     async def run(self) -> None:

@@ -26,6 +26,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
+from streamapp.transport import clients
+
 log = logging.getLogger("streamapp.catch_up")
 
 
@@ -146,8 +148,7 @@ class AppliedOffsets:
 
     async def read(self, tp: TopicPartition, first: int, stop: int, timeout_s: float = 10.0) -> list[ConsumerRecord]:
         """The records of offsets [first, stop) of one partition, read outside the consumer group."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+        consumer = clients.reader(self._bootstrap, auto_offset_reset="earliest")
         found: list[ConsumerRecord] = []
         try:
             await consumer.start()
@@ -219,13 +220,13 @@ class AppliedOffsets:
     async def _offsets_client(self) -> AIOKafkaConsumer:
         if self._consumer is None:
             # Kept before start(): a wait cancelled mid-start still leaves it for close() to stop.
-            self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
+            self._consumer = clients.reader(self._bootstrap)
             await self._consumer.start()
         return self._consumer
 
     async def _committed(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         if self._admin is None:
-            self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+            self._admin = clients.admin(self._bootstrap)
             await self._admin.start()
         offsets = await self._admin.list_consumer_group_offsets(self._group_id, partitions=partitions)
         committed = {tp: meta.offset for tp, meta in offsets.items() if meta is not None and meta.offset >= 0}

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from streamapp import events, metrics
 from streamapp.app.jobs import STAGE_OF_STATE, TERMINAL, runnable
@@ -29,6 +28,7 @@ from streamapp.ops.alerts import AlertEvaluator, default_rules
 from streamapp.ops.optimizer import Bounds, MetricsSample, Optimizer
 from streamapp.ops.sampler import lag_by_stage, sample_system, stage_of_topic
 from streamapp.settings import Settings
+from streamapp.transport import clients
 from streamapp.transport.topics import Topics
 
 log = logging.getLogger("streamapp.ops")
@@ -142,7 +142,7 @@ class Operations:
 
     async def watch_lag(self, bootstrap: str, every_s: float = 10.0) -> None:
         """Every ``every_s``, the consumer group's lag per topic: for /metrics and the next samples."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        consumer = clients.reader(bootstrap)
         await consumer.start()
         try:
             while True:
@@ -159,7 +159,7 @@ class Operations:
         partitions = [TopicPartition(spec.name, p) for spec in self.topics.specs() if spec.name in stages
                       for p in range(spec.partitions)]
         end = await consumer.end_offsets(partitions)
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = clients.admin(bootstrap)
         try:
             await admin.start()
             offsets = await admin.list_consumer_group_offsets(self.settings.app_id, partitions=partitions)

@@ -1,10 +1,12 @@
-"""The Faust app: thin agents per stage wired by topics, the jobs table, the scheduler and web views.
+"""The Faust worker: two agents, the jobs table, the scheduler, and the timers and pages around them.
 
-Flow: videos -> [extract agent] -> job queued -> (scheduler runs extract) -> extracted -> [score agent]
--> job scoring -> (scheduler runs score) -> scored -> [export agent] -> job exporting -> (scheduler
-runs export) -> results. Agents only validate and record hand-offs in the job-status log, which the
-track-jobs agent folds into the jobs table; the scheduler does the heavy work in the process pool.
-Agent concurrency stays at 1 (faust issue 606), and the table, not the offset, is the record of work.
+Flow: videos -> [extract agent: take_submissions] -> job queued in the job-status log -> [track-jobs agent:
+track_jobs] folds the log into the jobs table -> the scheduler runs each job's next stage (extract, score,
+export) or a clip edit in the process pool, on the worker that holds the job's partition; each stage records the
+job's next state in the job-status log itself, and export publishes the clips and the job's end on the results
+topic. Agent concurrency stays at 1 (faust issue 606), and the table, not the offset, is the record of work.
+
+``Worker`` builds the parts and wires each agent, timer, task and page to one of its named methods.
 """
 
 from __future__ import annotations
@@ -31,22 +33,25 @@ from streamapp.app.faust_fixes import BoundedShutdownWorker, SafeTableManager, q
 from streamapp.app.job_files import JobFiles
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
+from streamapp.app.publisher import Publisher
 from streamapp.app.runner import StageRunner
 from streamapp.app.scheduler import Scheduler, one_line
 from streamapp.app.service import WorkerJobService
 from streamapp.cache import ResultCache
 from streamapp.client import read_job_record
-from streamapp.errors import EventError, StreamappError, TransientError
+from streamapp.errors import StreamappError
 from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
 from streamapp.settings import Settings
 from streamapp.transport import codec
-from streamapp.transport.topics import Topics, job_partition, partition_for_priority
+from streamapp.transport.topics import job_partition, partition_for_priority
 
 log = logging.getLogger("streamapp.worker")
 
 # How often a held input partition is checked for a stopped fetch (faust_fixes.resume_fetching).
 STALL_CHECK_S = 10.0
+# Events on the job-status log that a client may put on the wrong partition (librdkafka's default partitioner).
+CLIENT_LOG_TYPES = ("job_cancel", "clip_edit")
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -78,140 +83,88 @@ def create_app(settings: Settings) -> faust.App:
         TableManager=SafeTableManager,  # recovery never seeks below offset 0 (app/faust_fixes.py)
         topic_partitions=topics.job_partitions,
     )
-    _register(app, settings, topics)
+    app.streamapp_worker = Worker(app, settings)  # type: ignore[attr-defined]  # Faust's signals hold it weakly
     return app
 
 
-def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # noqa: C901 - one place per agent
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    channels = {
-        "videos": app.topic(topics.videos, **raw),
-        "extracted": app.topic(topics.extracted, **raw),
-        "scored": app.topic(topics.scored, **raw),
-        "job_status": app.topic(topics.job_status, **raw),
-        "results": app.topic(topics.results, **raw),
-        "dead_letter": app.topic(topics.dead_letter, **raw),
-        "metrics": app.topic(topics.metrics, **raw),
-        "ops": app.topic(topics.ops, **raw),
-    }
-    jobs = app.Table("jobs", default=None, partitions=topics.job_partitions, key_type=str)
-    pool = WorkPool(settings.pool_size)
-    cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
-    metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
+class Worker:
+    """One worker's parts, and the agents, timers, tasks and pages that run them (``wire``)."""
 
-    ended = job_records.EndedJobs()
+    def __init__(self, app: faust.App, settings: Settings) -> None:
+        self.app, self.settings, self.topics = app, settings, settings.topics
+        self.jobs = app.Table("jobs", default=None, partitions=self.topics.job_partitions, key_type=str)
+        self.pool = WorkPool(settings.pool_size)
+        metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
+        self.publisher = Publisher(app, settings, self.jobs.get)
+        self.applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, self.held_inputs,
+                                      upstream=self.topics.videos)
+        cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
+        self.runner = StageRunner(settings, self.pool, cache, self.publisher.send)
+        self.scheduler = Scheduler(
+            settings, self.runner, self.records, self.owns, capacity=lambda: self.pool.size,
+            caught_up=self.applied.wait, applied_all=functools.partial(self.applied.reached, self.topics.job_status),
+            read_log=self.read_log, ended=self.publisher.ended.__contains__)
+        self.operations = Operations(settings, self.topics, self.pool, self.scheduler, self.records,
+                                     self.publisher.send)
+        self.service = WorkerJobService(settings, self.records, self.jobs.get, self.submit, read_log=self.read_log,
+                                        publish_log=functools.partial(self.publisher.send, "job_status"))
+        self.wire()
 
-    def after_end(event: dict[str, Any]) -> bool:
-        """A non-terminal status for a job that has ended: published, it would move the log backwards."""
-        if event.get("type") != "job_status" or event["state"] in job_records.TERMINAL:
-            return False
-        record = jobs.get(event["job_id"])
-        return event["job_id"] in ended or bool(record and record["state"] in job_records.TERMINAL)
+    def wire(self) -> None:
+        app, channels, settings = self.app, self.publisher.channels, self.settings
+        app.agent(channels["videos"], name="extract")(self.take_submissions)
+        app.agent(channels["job_status"], name="track-jobs")(self.track_jobs)
+        app.on_partitions_assigned.connect(self.note_group_offsets)
+        app.on_before_shutdown.connect(self.close_offsets)
+        app.task(_plain(self.scheduler.loop))
+        app.task(_plain(self.watch_lag))
+        app.task(_plain(self.warm_pool))
+        app.task(guarded(self.watch_config))
+        for seconds, method in ((2.0, self.recover_skipped), (STALL_CHECK_S, self.resume_stalled_partitions),
+                                (settings.metrics_interval_s, self.sample_load), (0.5, self.forward_progress),
+                                (5.0, self.count_jobs), (expiry_check_s(settings.job_retention_s), self.expire_jobs)):
+            app.timer(seconds)(guarded(method))
+        app.page("/metrics")(_view(self.metrics_page))
+        app.page("/jobs/{job_id}")(_view(self.job_page))
+        app.page("/healthz")(_view(self.health_page))
+        add_routes(app.web.web_app, self.service, token=settings.api_token or None)
+        if settings.api_token:
+            app.web.web_app.middlewares.append(token_guard(settings.api_token))
 
-    async def send(role: str, event: dict[str, Any], key: str | None = None, delivered: bool = False) -> None:
-        events.validate(event)
-        if after_end(event):
-            log.info("job %s has ended; not publishing %s %s", event["job_id"], event["state"], event["stage"])
-            return
-        if job_records.ends_job(event):  # from now on, nothing non-terminal goes out for this job
-            ended.note(event["job_id"])
-        value = orjson.dumps(event)
-        if len(value) > settings.max_event_bytes:  # no agent would accept it: fail the job, not the log
-            raise EventError(f"{event['type']} event of {len(value)} bytes exceeds the {settings.max_event_bytes}"
-                             "-byte limit", code="event_too_large")
-        topic = channels[role]
-        key = key or event.get("job_id") or event.get("worker_id", "")
-        pending = await topic.send(key=key.encode(), value=value)
-        if delivered:  # wait for the broker's acknowledgement, not just the producer's buffer
-            await pending
-        metrics.EVENTS.labels(topic.get_topic_name(), "out").inc()
+    # -- state this worker holds ---------------------------------------------------------------
+    def owns(self, partition: int) -> bool | None:
+        """Whether this worker holds the job-status partition; None while a rebalance or the table's recovery makes
+        that unknown (the table may be half restored and the assignment is moving)."""
+        if self.app.rebalancing or getattr(self.app, "in_recovery", False):
+            return None
+        return TP(self.topics.job_status, partition) in self.app.assignor.assigned_actives()
 
-    async def send_reliably(role: str, event: dict[str, Any], key: str | None = None,
-                            delivered: bool = False) -> None:
-        """Agents' sends: the consumed event is acknowledged afterwards, so keep trying rather than lose it."""
-        for attempt in range(1, 31):
-            try:
-                return await send(role, event, key, delivered)
-            except EventError:
-                raise
-            except Exception as exc:  # the broker is away: wait and try again
-                delay = min(10.0, 0.2 * 2**attempt)
-                log.warning("sending to %s failed (%s); retrying in %.1f s", role, one_line(exc)["message"], delay)
-                await asyncio.sleep(delay)
-        raise TransientError(f"could not send to {role}", code="broker_unavailable")
+    def records(self) -> list[dict[str, Any]]:
+        return [value for value in self.jobs.values() if value]
 
-    def owns(partition: int) -> bool | None:
-        if app.rebalancing or getattr(app, "in_recovery", False):
-            return None  # unknown: the table may be half restored and the assignment is moving
-        return TP(topics.job_status, partition) in app.assignor.assigned_actives()
+    def held_inputs(self) -> list[tuple[str, int]]:
+        return [(tp.topic, tp.partition) for tp in self.app.assignor.assigned_actives()
+                if tp.topic in (self.topics.videos, self.topics.job_status)]
 
-    def records() -> list[dict[str, Any]]:
-        return [value for value in jobs.values() if value]
-
-    def held_inputs() -> list[tuple[str, int]]:
-        return [(tp.topic, tp.partition) for tp in app.assignor.assigned_actives()
-                if tp.topic in (topics.videos, topics.job_status)]
-
-    applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, held_inputs, upstream=topics.videos)
-    runner = StageRunner(settings, pool, cache, send)
-
-    async def read_log(job_id: str) -> dict[str, Any] | None:
+    async def read_log(self, job_id: str) -> dict[str, Any] | None:
+        """The job's record folded from its own partition of the log; None when it cannot be read now."""
         try:
-            return await read_job_record(settings.bootstrap_servers, topics, job_id)
+            return await read_job_record(self.settings.bootstrap_servers, self.topics, job_id)
         except Exception as exc:  # the broker is busy or away: the table decides once it catches up
             log.warning("could not read the log of job %s: %s", job_id, one_line(exc)["message"])
             return None
 
-    scheduler = Scheduler(settings, runner, records, owns, capacity=lambda: pool.size, caught_up=applied.wait,
-                          applied_all=functools.partial(applied.reached, topics.job_status), read_log=read_log,
-                          ended=ended.__contains__)
+    # -- agents ------------------------------------------------------------------------------------
+    async def take_submissions(self, stream: faust.StreamT) -> None:
+        """The extract agent: drains submissions into the job log at once (the scheduler runs extract)."""
+        async for event in stream.events():
+            message = event.message
+            await self.take_in(message.topic, message.partition, message.offset, event.value)
 
-    @app.on_before_shutdown.connect
-    async def close_offsets(app: faust.App, **kwargs: Any) -> None:
-        await applied.close()
-
-    async def accept_value(topic: str, partition: int, offset: int, value: bytes | None) -> dict[str, Any] | None:
-        """Decode and validate; an invalid event goes to the dead-letter topic and is skipped."""
-        metrics.EVENTS.labels(topic, "in").inc()
-        try:
-            return events.decode(value or b"", settings.max_event_bytes)
-        except StreamappError as exc:
-            # A quarter of the size limit keeps the dead letter itself under it.
-            raw_value = (value or b"")[: settings.max_event_bytes // 4].decode("utf-8", "replace")
-            await send_reliably(
-                "dead_letter",
-                {
-                    "schema_version": events.SCHEMA_VERSION,
-                    "type": "dead_letter",
-                    "topic": topic,
-                    "partition": partition,
-                    "offset": offset,
-                    "reason": str(exc),
-                    "value": raw_value,
-                },
-                key=f"{topic}:{partition}:{offset}",
-            )
-            metrics.DEAD_LETTERS.labels(topic).inc()
-            log.warning("dead-lettered %s[%s]@%s: %s", topic, partition, offset, exc)
-            return None
-
-    async def accept(event: faust.EventT) -> dict[str, Any] | None:
-        message = event.message
-        return await accept_value(message.topic, message.partition, message.offset, event.value)
-
-    async def already_logged(job_id: str) -> bool:
-        """Whether the job is in the job log already: a submission re-read after its taker died (its offset
-        never committed) must not queue the job again, perhaps after its end. The videos topic is split by
-        priority, not by job, so the job's partition is often another worker's: then its log answers."""
-        partition = job_partition(job_id, topics.job_partitions)
-        if owns(partition) is True and applied.reached(topics.job_status, partition):
-            return jobs.get(job_id) is not None
-        return await read_log(job_id) is not None
-
-    async def take_in(topic: str, partition: int, offset: int, value: bytes | None) -> None:
+    async def take_in(self, topic: str, partition: int, offset: int, value: bytes | None) -> None:
         """A submission becomes a queued job in the job log; the scheduler orders the work by priority."""
-        submitted = await accept_value(topic, partition, offset, value)
-        if submitted is not None and submitted["type"] == "video_submitted" and await already_logged(
+        submitted = await self.publisher.accept(topic, partition, offset, value)
+        if submitted is not None and submitted["type"] == "video_submitted" and await self.already_logged(
                 submitted["job_id"]):
             log.info("job %s is already in the job log; submission re-read, not queued again", submitted["job_id"])
         elif submitted is not None and submitted["type"] == "video_submitted":
@@ -224,189 +177,179 @@ def _register(app: faust.App, settings: Settings, topics: Topics) -> None:  # no
                             request["priority"], topic, partition, partition_for_priority(request["priority"]))
             # Delivered before the mark: the scheduler's catch-up reads the job-status log only once every
             # submission is marked.
-            await send_reliably("job_status", events.status_event(
+            await self.publisher.send_reliably("job_status", events.status_event(
                 submitted["job_id"], "queued", "submit", request=request, priority=request["priority"],
                 path=request["path"]), delivered=True)
-        applied.mark(topic, partition, offset)
+        self.applied.mark(topic, partition, offset)
 
-    @app.agent(channels["videos"], name="extract")
-    async def extract_agent(stream: faust.StreamT) -> None:
-        # Drain submissions into the job log at once.
+    async def already_logged(self, job_id: str) -> bool:
+        """Whether the job is in the job log already: a submission re-read after its taker died (its offset
+        never committed) must not queue the job again, perhaps after its end. The videos topic is split by
+        priority, not by job, so the job's partition is often another worker's: then its log answers."""
+        partition = job_partition(job_id, self.topics.job_partitions)
+        if self.owns(partition) is True and self.applied.reached(self.topics.job_status, partition):
+            return self.jobs.get(job_id) is not None
+        return await self.read_log(job_id) is not None
+
+    async def track_jobs(self, stream: faust.StreamT) -> None:
+        """The track-jobs agent: folds the job-status log into the jobs table. The table is written here, inside
+        stream iteration, so its changelog stays consistent."""
         async for event in stream.events():
             message = event.message
-            await take_in(message.topic, message.partition, message.offset, event.value)
+            value = await self.publisher.accept(message.topic, message.partition, message.offset, event.value)
+            home = job_partition(value["job_id"], self.topics.job_partitions) \
+                if value and value["type"] in CLIENT_LOG_TYPES else message.partition
+            if value is not None and message.partition != home:
+                # Sent by a client whose partitioner is not the Java client's (librdkafka's default): the job's
+                # record is on its own partition, maybe another worker's. Forwarded there, unchanged.
+                log.info("job %s: %s on job-status[%d], forwarded to [%d]", value["job_id"], value["type"],
+                         message.partition, home)
+                await self.publisher.resend("job_status", event.key, event.value, home)
+            elif value is not None and value["type"] in job_records.LOG_TYPES:
+                self.fold(value, message.partition)
+            self.applied.mark(message.topic, message.partition, message.offset)
 
-    @app.on_partitions_assigned.connect
-    async def note_group_offsets(app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
-        inputs = [(tp.topic, tp.partition) for tp in assigned if tp.topic in (topics.videos, topics.job_status)]
-        scheduler.release(lambda partition: TP(topics.job_status, partition) in assigned)
-        scheduler.forget_confirmations()
+    def fold(self, value: dict[str, Any], partition: int) -> None:
+        record = job_records.fold_into(self.jobs, value, partition=partition)
+        if record is not None and record is not job_records.FORGET:
+            if record["state"] in job_records.TERMINAL:
+                self.publisher.ended.note(value["job_id"])
+            self.scheduler.wake.set()
+        self.scheduler.confirmed.add(value["job_id"])  # the table now holds this job's latest event
+
+    # -- assignment --------------------------------------------------------------------------------
+    async def note_group_offsets(self, app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
+        inputs = [(tp.topic, tp.partition) for tp in assigned
+                  if tp.topic in (self.topics.videos, self.topics.job_status)]
+        self.scheduler.release(lambda partition: TP(self.topics.job_status, partition) in assigned)
+        self.scheduler.forget_confirmations()
         try:  # inside Faust's rebalance: never hold it up for long (the catch-up check retries the read)
-            await asyncio.wait_for(applied.assigned(inputs), 5.0)
+            await asyncio.wait_for(self.applied.assigned(inputs), 5.0)
         except TimeoutError:
             log.warning("reading the group's offsets took over 5 s; retrying later")
 
-    async def republish(record: Any) -> None:
-        # The jobs table may only be written inside its agent's stream, so a skipped job-status event is
-        # published again (same key, same partition); folding it twice changes nothing.
-        await (await channels["job_status"].send(key=record.key, value=record.value, partition=record.partition))
+    async def close_offsets(self, app: faust.App, **kwargs: Any) -> None:
+        await self.applied.close()
 
-    async def take_in_record(record: Any) -> None:
-        await take_in(record.topic, record.partition, record.offset, record.value)
-
-    @app.timer(2.0)
-    @guarded
-    async def recover_skipped() -> None:
-        for topic, agent, recover in ((topics.videos, "extract", take_in_record),
-                                      (topics.job_status, "track-jobs", republish)):
-            for tp, first, stop in applied.holes(topic):
+    async def recover_skipped(self) -> None:
+        """Events Faust never handed to an agent (a race at assignment): read them back and apply them."""
+        for topic, agent, recover in ((self.topics.videos, "extract", self._take_in_record),
+                                      (self.topics.job_status, "track-jobs", self._republish)):
+            for tp, first, stop in self.applied.holes(topic):
                 log.warning("%s[%d] offsets %d..%d never reached the %s agent (a Faust race at assignment); "
                             "recovering them", tp.topic, tp.partition, first, stop - 1, agent)
-                records = await applied.read(tp, first, stop)
+                records = await self.applied.read(tp, first, stop)
                 for record in records:
                     await recover(record)
-                applied.settle(tp, first, stop)
+                self.applied.settle(tp, first, stop)
                 metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
 
-    @app.timer(STALL_CHECK_S)
-    @guarded
-    async def resume_stalled_partitions() -> None:
-        if app.rebalancing or getattr(app, "in_recovery", False):
+    async def _republish(self, record: Any) -> None:
+        # The jobs table may only be written inside its agent's stream, so a skipped job-status event is
+        # published again (same key, same partition); folding it twice changes nothing.
+        await self.publisher.resend("job_status", record.key, record.value, record.partition)
+
+    async def _take_in_record(self, record: Any) -> None:
+        await self.take_in(record.topic, record.partition, record.offset, record.value)
+
+    async def resume_stalled_partitions(self) -> None:
+        if self.app.rebalancing or getattr(self.app, "in_recovery", False):
             return
-        for tp in await applied.stalled((topics.videos, topics.job_status), held_for_s=STALL_CHECK_S):
-            state = resume_fetching(app.consumer, TP(tp.topic, tp.partition))
+        for tp in await self.applied.stalled((self.topics.videos, self.topics.job_status), held_for_s=STALL_CHECK_S):
+            state = resume_fetching(self.app.consumer, TP(tp.topic, tp.partition))
             metrics.STALLED_PARTITIONS.labels(tp.topic).inc()
             log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again",
                         tp.topic, tp.partition, STALL_CHECK_S, state)
 
-    @app.agent(channels["job_status"], name="track-jobs")
-    async def track_jobs(stream: faust.StreamT) -> None:
-        # The jobs table is written here, inside stream iteration, so its changelog stays consistent.
-        async for event in stream.events():
-            value = await accept(event)
-            home = job_partition(value["job_id"], topics.job_partitions) \
-                if value and value["type"] in ("job_cancel", "clip_edit") else event.message.partition
-            if value is not None and event.message.partition != home:
-                # Sent by a client whose partitioner is not the Java client's (librdkafka's default): the job's
-                # record is on its own partition, maybe another worker's. Forwarded there, unchanged.
-                log.info("job %s: %s on job-status[%d], forwarded to [%d]", value["job_id"], value["type"],
-                         event.message.partition, home)
-                await (await channels["job_status"].send(key=event.key, value=event.value, partition=home))
-            elif value is not None and value["type"] in job_records.LOG_TYPES:
-                record = job_records.fold_into(jobs, value, partition=event.message.partition)
-                if record is not None and record is not job_records.FORGET:
-                    if record["state"] in job_records.TERMINAL:
-                        ended.note(value["job_id"])
-                    scheduler.wake.set()
-                scheduler.confirmed.add(value["job_id"])  # the table now holds this job's latest event
-            applied.mark(event.message.topic, event.message.partition, event.message.offset)
-
-    @app.task
-    async def run_scheduler() -> None:
-        await scheduler.loop()
-
-    operations = Operations(settings, topics, pool, scheduler, records, send)
-
-    @app.timer(settings.metrics_interval_s)
-    @guarded
-    async def sample_load() -> None:
-        sample = operations.sample()
+    # -- operations ----------------------------------------------------------------------------------
+    async def sample_load(self) -> None:
+        sample = self.operations.sample()
         try:  # the optimizer and the alert rules take this worker's sample in-process, no round trip
-            await operations.handle(sample)
+            await self.operations.handle(sample)
         finally:
-            await send("metrics", sample)  # published for dashboards and other consumers
+            await self.publisher.send("metrics", sample)  # published for dashboards and other consumers
 
-    @app.task
-    async def watch_lag() -> None:
+    async def watch_lag(self) -> None:
         while True:  # optional machinery: a broker hiccup must never take the worker down with it
             try:
-                await operations.watch_lag(settings.bootstrap_servers)
+                await self.operations.watch_lag(self.settings.bootstrap_servers)
             except Exception as exc:
                 log.warning("consumer-lag reader stopped (%s); restarting in 5 s", one_line(exc)["message"])
                 await asyncio.sleep(5.0)
 
-    @app.task
-    @guarded
-    async def watch_config() -> None:
-        watcher = ConfigWatcher(settings, lambda _merged, changes: operations.reload(changes))
+    async def watch_config(self) -> None:
+        watcher = ConfigWatcher(self.settings, lambda _merged, changes: self.operations.reload(changes))
         await watcher.start()
 
-    @app.task
-    async def warm_pool() -> None:
-        # Start the pool's processes (and their imports) while the consumer group forms.
-        results = await asyncio.gather(*(pool.run(tasks.warm) for _ in range(settings.pool_size)),
+    async def warm_pool(self) -> None:
+        """Start the pool's processes (and their imports) while the consumer group forms."""
+        results = await asyncio.gather(*(self.pool.run(tasks.warm) for _ in range(self.settings.pool_size)),
                                        return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):  # a job will find out again and retry; the worker stays up
                 log.warning("warming the pool failed: %s", result)
 
-    @app.timer(0.5)
-    @guarded
-    async def forward_progress() -> None:
+    async def forward_progress(self) -> None:
         latest: dict[tuple[str, str], float] = {}
-        for job_id, stage, fraction in pool.drain_progress():
+        for job_id, stage, fraction in self.pool.drain_progress():
             latest[(job_id, stage)] = fraction
         for (job_id, stage), fraction in latest.items():
-            record = jobs.get(job_id)
+            record = self.jobs.get(job_id)
             # Only for a stage still running here, on a partition this worker surely holds: a report queued before
             # the stage ended is stale, and during a rebalance (ownership unknown) the job's new owner may already
             # have finished it while this worker's pool process still renders (a scale-out run saw "exporting
             # 0.5" land after "done" so).
-            if record and fraction < 1.0 and job_id in scheduler.running \
-                    and owns(int(record.get("partition", -1))) is True:
-                await send("job_status", events.status_event(
+            if record and fraction < 1.0 and job_id in self.scheduler.running \
+                    and self.owns(int(record.get("partition", -1))) is True:
+                await self.publisher.send("job_status", events.status_event(
                     job_id, record["state"], stage, progress=fraction, attempts=record.get("attempts", 0)))
 
-    @app.timer(min(60.0, max(1.0, settings.job_retention_s / 4)) if settings.job_retention_s else 3600.0)
-    @guarded
-    async def expire_jobs() -> None:
+    async def expire_jobs(self) -> None:
         """Forget this worker's ended jobs past their retention: files first, then the record (job_expired)."""
         now = time.time()
-        for record in records():
+        for record in self.records():
             partition = int(record.get("partition", -1))
-            if not job_records.expired(record, now, settings.job_retention_s) or owns(partition) is not True \
-                    or not applied.reached(topics.job_status, partition):
+            if not job_records.expired(record, now, self.settings.job_retention_s) \
+                    or self.owns(partition) is not True \
+                    or not self.applied.reached(self.topics.job_status, partition):
                 continue
-            await asyncio.to_thread(JobFiles.of(settings, record, upload_dir=service.upload_dir()).remove_working)
-            await send("job_status", events.new_event("job_expired", record["job_id"], at=now))
+            files = JobFiles.of(self.settings, record, upload_dir=self.service.upload_dir())
+            await asyncio.to_thread(files.remove_working)
+            await self.publisher.send("job_status", events.new_event("job_expired", record["job_id"], at=now))
             log.info("job %s expired (ended %.0f s ago)", record["job_id"], now - float(record["updated_at"]))
 
-    @app.timer(5.0)
-    @guarded
-    async def count_jobs() -> None:
-        metrics.count_jobs(records())
+    async def count_jobs(self) -> None:
+        metrics.count_jobs(self.records())
 
-    @app.page("/metrics")
-    async def metrics_view(web: Any, request: Any) -> Any:
+    # -- web ---------------------------------------------------------------------------------------------
+    async def submit(self, event: dict[str, Any]) -> None:
+        """The API's submissions, on the input partition of their priority."""
+        events.validate(event)
+        partition = partition_for_priority(event["request"]["priority"])
+        await self.publisher.channels["videos"].send(key=event["job_id"].encode(), value=orjson.dumps(event),
+                                                     partition=partition)
+        metrics.EVENTS.labels(self.topics.videos, "out").inc()
+
+    async def metrics_page(self, web: Any, request: Any) -> Any:
         return web.bytes(metrics.render(), content_type="text/plain; version=0.0.4")
 
-    @app.page("/jobs/{job_id}")
-    async def job_view(web: Any, request: Any, job_id: str) -> Any:
+    async def job_page(self, web: Any, request: Any, job_id: str) -> Any:
         # Any worker answers for any job (service.get_job), so no redirect to the partition's owner.
-        job = await service.get_job(job_id)
+        job = await self.service.get_job(job_id)
         if job is None:
             return web.json({"error": {"code": "job_unknown", "message": f"no job {job_id}"}}, status=404)
         return web.json(job_records.public_job(job))
 
-    @app.page("/healthz")
-    async def health_view(web: Any, request: Any) -> Any:
-        held = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topics.job_status)
-        return web.json({"ok": True, "running": len(scheduler.running), "pool": pool.size, "job_partitions": held})
+    async def health_page(self, web: Any, request: Any) -> Any:
+        held = sorted(tp.partition for tp in self.app.assignor.assigned_actives()
+                      if tp.topic == self.topics.job_status)
+        return web.json({"ok": True, "running": len(self.scheduler.running), "pool": self.pool.size,
+                         "job_partitions": held})
 
-    async def submit(event: dict[str, Any]) -> None:
-        events.validate(event)
-        partition = partition_for_priority(event["request"]["priority"])
-        await channels["videos"].send(key=event["job_id"].encode(), value=orjson.dumps(event), partition=partition)
-        metrics.EVENTS.labels(topics.videos, "out").inc()
 
-    service = WorkerJobService(settings, records, jobs.get, submit, read_log=read_log,
-                               publish_log=functools.partial(send, "job_status"))
-    add_routes(app.web.web_app, service, token=settings.api_token or None)
-    if settings.api_token:
-        app.web.web_app.middlewares.append(token_guard(settings.api_token))
-
-    app.streamapp_pool = pool  # type: ignore[attr-defined]  # for shutdown
-    app.streamapp_scheduler = scheduler  # type: ignore[attr-defined]
+def expiry_check_s(retention_s: float) -> float:
+    """How often ended jobs are checked for expiry: a quarter of the retention, between 1 s and a minute."""
+    return min(60.0, max(1.0, retention_s / 4)) if retention_s else 3600.0
 
 
 def guarded(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -420,6 +363,27 @@ def guarded(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
             log.exception("%s failed", fn.__name__)
 
     return wrapper
+
+
+def _plain(fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A task as a function of no arguments: Faust passes the app to any function whose code takes one, and a
+    bound method's code counts ``self``."""
+
+    @functools.wraps(fn)
+    async def task() -> None:
+        await fn()
+
+    return task
+
+
+def _view(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A Faust page handler from a bound method: Faust calls its handlers as (view, request, **match)."""
+
+    @functools.wraps(method)
+    async def view(web: Any, request: Any, **match: Any) -> Any:
+        return await method(web, request, **match)
+
+    return view
 
 
 def token_guard(token: str) -> Any:
@@ -473,4 +437,4 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     try:
         worker.execute_from_commandline()
     finally:
-        app.streamapp_pool.shutdown()  # type: ignore[attr-defined]
+        app.streamapp_worker.pool.shutdown()  # type: ignore[attr-defined]

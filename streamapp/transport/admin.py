@@ -5,17 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from streamapp.errors import TransientError
+from streamapp.transport import clients
 from streamapp.transport.topics import TopicSpec
 
 
 async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float = 30.0,
                         replication: int = 1) -> list[str]:
     """Create the topics that do not exist yet; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = clients.admin(bootstrap, timeout_s)
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
@@ -43,7 +44,7 @@ async def ensure_topics(bootstrap: str, specs: list[TopicSpec], timeout_s: float
 
 async def partition_counts(bootstrap: str, topics: list[str], timeout_s: float = 10.0) -> dict[str, int]:
     """How many partitions each topic has (0 when it does not exist)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = clients.admin(bootstrap, timeout_s)
     await admin.start()
     try:
         described = await admin.describe_topics(list(topics))
