@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import machine  # noqa: E402
 from streamapp.analysis.transcript import AsrParams, default_model_dir, transcribe  # noqa: E402
 from streamapp.captions.styles import resolve_style  # noqa: E402
-from streamapp.media.render import RenderParams, output_size, render_clip  # noqa: E402
+from streamapp.export.render import RenderParams, output_size, render_clip  # noqa: E402
 from streamapp.vision.faces import detect_faces  # noqa: E402
 
 MEDIA = Path("/work/shared/media/files")

@@ -23,8 +23,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from streamapp.export.render import center_crop_box  # noqa: E402
 from streamapp.media.probe import probe  # noqa: E402
-from streamapp.media.render import center_crop_box  # noqa: E402
 from streamapp.reframe.analysis import analyze_clip, luma_view  # noqa: E402
 from streamapp.reframe.path import plan_camera  # noqa: E402
 from streamapp.vision.faces import detect_faces  # noqa: E402

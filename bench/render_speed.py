@@ -31,7 +31,7 @@ import pysubs2
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamapp.captions import PRESETS, CaptionBurner, clip_words, glyph_backend, group_lines  # noqa: E402
-from streamapp.media.render import RenderParams, output_size, render_clip  # noqa: E402
+from streamapp.export.render import RenderParams, output_size, render_clip  # noqa: E402
 
 DEFAULT_SOURCE = "/work/shared/media/files/speech-green-screen.mp4"
 TEXT = [

@@ -30,8 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine  # noqa: E402
+from streamapp.export.render import center_crop_box  # noqa: E402
 from streamapp.kernels.loudness import rms_envelope_db  # noqa: E402
-from streamapp.media.render import center_crop_box  # noqa: E402
 from streamapp.reframe.analysis import analyze_clip  # noqa: E402
 from streamapp.reframe.path import plan_camera  # noqa: E402
 from streamapp.vision.faces import detect_faces  # noqa: E402

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from streamapp.captions.placement import SafeArea
+from streamapp.export.render import output_size
 from streamapp.media.audio_master import integrated_lufs
-from streamapp.media.render import output_size
 from streamapp.reframe.path import LAYOUTS
 from tests.talks import make_talk
 from tests.videos import make_test_video

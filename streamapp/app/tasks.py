@@ -15,8 +15,8 @@ import orjson
 from streamapp.analysis.transcript import AsrParams
 from streamapp.app.job_files import StopCheck
 from streamapp.app.pool import report_progress
+from streamapp.export.render import RenderParams, output_size, render_clip
 from streamapp.media.probe import SourceInfo, probe
-from streamapp.media.render import RenderParams, output_size, render_clip
 from streamapp.processes import give_back_memory
 from streamapp.stages.extract import AnalysisParams, Signals, extract
 from streamapp.stages.score import ClipOptions, score

@@ -1,5 +1,5 @@
 """Export's pure core for clip edits: what a clip_edit asks for, checked against the clip and its source, and
-the manifest that results. Rendering itself is media/render.py; the runner wires the two in the pool.
+the manifest that results. Rendering itself is export/render.py; the runner wires the two in the pool.
 
 An edit names the fields it changes (range, aspect, layout, caption words); the rest keep the clip's current
 values, so edits stack. Each applied edit makes a new version of the clip under a new file name (the old file

@@ -7,7 +7,7 @@ import pysubs2
 import pytest
 
 from streamapp.errors import InputError, MediaError
-from streamapp.media.render import ASPECTS, RenderParams, center_crop_box, output_size, render_clip
+from streamapp.export.render import ASPECTS, RenderParams, center_crop_box, output_size, render_clip
 from streamapp.reframe.path import LAYOUTS
 from tests.media_fixtures import sample_video, silent_video
 
