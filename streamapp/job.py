@@ -50,6 +50,14 @@ class Priority(StrEnum):
         return PRIORITY_RANK[self]
 
 
+class EditState(StrEnum):
+    """Where an edit of a done job's clip is: waiting for the job's worker, then rendered or refused."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
 STATES: tuple[State, ...] = tuple(State)
 TERMINAL = frozenset({State.DONE, State.FAILED})
 RANK = {State.QUEUED: 0, State.EXTRACTING: 1, State.SCORING: 2, State.EXPORTING: 3, State.DONE: 4, State.FAILED: 4}

@@ -7,7 +7,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from streamapp.job import Priority, Stage, State
+from streamapp.job import EditState, Priority, Stage, State
 from streamapp.options import request_options_schema
 from streamapp.stages.export import edit_changes_schema
 
@@ -30,6 +30,20 @@ _JOB_ID = {"name": "job_id", "in": "path", "required": True,
 _CLIP_ID = {"name": "clip_id", "in": "path", "required": True,
             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,80}$"},
             "description": "a clip's id in the job's manifest"}
+
+def _request_to_worker(operation_id: str, summary: str, parameters: list[dict[str, Any]], body: dict[str, Any],
+                       accepted: dict[str, Any], conflict: str) -> dict[str, Any]:
+    """A POST that sends a request on to the job's worker: an optional JSON body, 202 when it is on its way, 409
+    when the job's state refuses it."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": parameters,
+        "requestBody": {"required": False, "content": {"application/json": {"schema": body}}},
+        "responses": {"202": accepted, "400": _ERROR, "401": _AUTH_ERROR, "404": _ERROR,
+                      "409": _json(_ref("Error"), conflict)},
+    }
+
 
 _SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -97,7 +111,7 @@ _SCHEMAS: dict[str, Any] = {
         "properties": {
             "edit_id": {"type": "string"},
             "clip_id": {"type": "string"},
-            "state": {"enum": ["pending", "done", "failed"]},
+            "state": {"enum": [s.value for s in EditState]},
             "at": {"type": "number"},
             "request": _ref("ClipEditRequest"),
             "version": {"type": "integer", "minimum": 2, "description": "the clip's version this edit made"},
@@ -261,17 +275,11 @@ _PATHS: dict[str, Any] = {
         },
     },
     "/api/jobs/{job_id}/cancel": {
-        "post": {
-            "operationId": "cancelJob",
-            "summary": "Stop a job: its worker stops the stage, removes the job's files, and ends it as failed "
-                       "with code \"cancelled\"",
-            "parameters": [_JOB_ID],
-            "requestBody": {"required": False, "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}}}}},
-            "responses": {"202": _json(_ref("Job"), "the cancel is on its way to the job's worker"),
-                          "400": _ERROR, "401": _AUTH_ERROR, "404": _ERROR,
-                          "409": _json(_ref("Error"), "the job has already ended")},
-        },
+        "post": _request_to_worker(
+            "cancelJob", "Stop a job: its worker stops the stage, removes the job's files, and ends it as failed "
+            "with code \"cancelled\"", [_JOB_ID],
+            {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
+            _json(_ref("Job"), "the cancel is on its way to the job's worker"), "the job has already ended"),
     },
     "/api/jobs/{job_id}/manifest": {
         "get": {
@@ -313,17 +321,13 @@ _PATHS: dict[str, Any] = {
     },
     "/api/jobs/{job_id}/clips/{clip_id}/edit": {
         "post": {
-            "operationId": "editClip",
-            "summary": "Change a done job's clip (trim, aspect, layout, caption words) and render it again",
+            **_request_to_worker(
+                "editClip", "Change a done job's clip (trim, aspect, layout, caption words) and render it again",
+                [_JOB_ID, _CLIP_ID], _ref("ClipEditRequest"),
+                _json(_ref("ClipEdit"), "the edit is on its way to the job's worker"), "the job is not done"),
             "description": "The edit travels to the job's worker as a clip_edit event; the worker renders the new "
                            "version beside the old one, then replaces the clip in the manifest. Follow it in the "
                            "job's edits; the results topic gets a clip_edited event.",
-            "parameters": [_JOB_ID, _CLIP_ID],
-            "requestBody": {"required": False,
-                            "content": {"application/json": {"schema": _ref("ClipEditRequest")}}},
-            "responses": {"202": _json(_ref("ClipEdit"), "the edit is on its way to the job's worker"),
-                          "400": _ERROR, "401": _AUTH_ERROR, "404": _ERROR,
-                          "409": _json(_ref("Error"), "the job is not done")},
         },
     },
     "/api/jobs/{job_id}/clips/{clip_id}/words": {

@@ -11,7 +11,15 @@ from collections import OrderedDict
 from collections.abc import MutableMapping
 from typing import Any
 
-from streamapp.job import PRIORITY_RANK, RANK, STAGE_OF_STATE, STATES, TERMINAL  # noqa: F401 (re-exported)
+from streamapp.job import (  # noqa: F401 (RANK, STAGE_OF_STATE, STATES re-exported)
+    PRIORITY_RANK,
+    RANK,
+    STAGE_OF_STATE,
+    STATES,
+    TERMINAL,
+    EditState,
+    State,
+)
 
 # What a job record shows outside (records also carry candidates, paths and other internals).
 PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
@@ -89,7 +97,7 @@ def _fold_edit(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str
     """Edits of a done job's clips: a clip_edit joins the record's ``edits`` as pending (the owner's scheduler
     renders it), its clip_edited marks it done or failed. A repeated request, an outcome of an edit the record
     does not hold, or an edit of a job that is not done changes nothing."""
-    if not record or record["state"] != "done":
+    if not record or record["state"] != State.DONE:
         return None
     edits = list(record.get("edits", []))
     index = next((i for i, e in enumerate(edits) if e["edit_id"] == event["edit_id"]), None)
@@ -97,24 +105,24 @@ def _fold_edit(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str
         if index is not None:
             return None
         request = {k: event[k] for k in ("start_s", "end_s", "aspect", "layout", "caption_fixes") if k in event}
-        edits.append({"edit_id": event["edit_id"], "clip_id": event["clip_id"], "state": "pending",
+        edits.append({"edit_id": event["edit_id"], "clip_id": event["clip_id"], "state": EditState.PENDING,
                       "at": event["at"], "request": request})
     else:
-        if index is None or edits[index]["state"] != "pending":
+        if index is None or edits[index]["state"] != EditState.PENDING:
             return None
-        outcome = {"state": "failed", "error": event["error"]} if "error" in event else {
-            "state": "done", "version": event["clip"].get("version", 1), "file": event["clip"]["file"]}
+        outcome = {"state": EditState.FAILED, "error": event["error"]} if "error" in event else {
+            "state": EditState.DONE, "version": event["clip"].get("version", 1), "file": event["clip"]["file"]}
         edits[index] = {**edits[index], **outcome, "ended_at": event["at"]}
-    finished = [i for i, e in enumerate(edits) if e["state"] != "pending"]
+    finished = [i for i, e in enumerate(edits) if e["state"] != EditState.PENDING]
     drop = set(finished[: max(0, len(edits) - EDITS_KEPT)])
     return {**record, "edits": [e for i, e in enumerate(edits) if i not in drop]}
 
 
 def pending_edits(record: dict[str, Any]) -> list[dict[str, Any]]:
     """A done job's edits its owner has yet to render, oldest first."""
-    if record.get("state") != "done":
+    if record.get("state") != State.DONE:
         return []
-    return [e for e in record.get("edits", []) if e["state"] == "pending"]
+    return [e for e in record.get("edits", []) if e["state"] == EditState.PENDING]
 
 
 def expired(record: dict[str, Any], now: float, retention_s: float) -> bool:
