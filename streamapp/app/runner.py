@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -31,7 +30,16 @@ from streamapp.media.fetch import download, is_url
 from streamapp.options import merge_options
 from streamapp.settings import Settings
 from streamapp.stages.analyze import analysis_params, asr_params
-from streamapp.stages.export import edited_entry, edited_file_stem, find_clip, fixed_words, plan_edit, with_clip
+from streamapp.stages.export import (
+    clip_inputs,
+    edited_entry,
+    edited_file_stem,
+    find_clip,
+    fixed_words,
+    plan_edit,
+    stale_clip_files,
+    with_clip,
+)
 from streamapp.stages.extract import SIGNALS_VERSION, Signals
 from streamapp.timeline import FCPXML_NAME, write_timeline
 
@@ -65,24 +73,6 @@ def check_source_limits(source: dict[str, Any], settings: Settings) -> None:
         raise InputError(f"{source['width']}x{source['height']} exceeds the frame-size limit", code="input_too_large")
     if source["duration_s"] > settings.max_duration_input_s:
         raise InputError(f"{source['duration_s']:.0f} s exceeds the duration limit", code="input_too_large")
-
-
-def clip_loudness(signals: Signals, start_s: float, end_s: float) -> list[float] | None:
-    """The loudness per hop over [start_s, end_s), from the clip's start: who speaks, for the camera."""
-    db = signals.loudness_db
-    if not signals.has_audio or len(db) == 0:
-        return None
-    first = int(round(start_s / signals.hop_s))
-    last = int(math.ceil(end_s / signals.hop_s))
-    return [float(v) for v in db[first:last]]
-
-
-def clip_signals(signals: Signals, start_s: float, end_s: float
-                 ) -> tuple[list[dict[str, Any]] | None, list[float], list[float] | None]:
-    """What a clip's render reads from the job's signals: its words (None: no transcript), cuts and loudness."""
-    words = [w for w in signals.words if w["end_s"] > start_s and w["start_s"] < end_s] if signals.words else None
-    cuts = [float(c) for c in signals.cuts_s if start_s < c < end_s]
-    return words, cuts, clip_loudness(signals, start_s, end_s)
 
 
 def render_settings(settings: Settings) -> dict[str, Any]:
@@ -221,18 +211,17 @@ class StageRunner:
 
         async def render_one(index: int, candidate: dict[str, Any]) -> dict[str, Any]:
             start, end = candidate["start_s"], candidate["end_s"]
-            words, cuts, loudness = clip_signals(signals, start, end)
+            inputs = clip_inputs(signals, start, end)
             rendered = await self.pool.run(
-                tasks.render_task, job_id, index, len(candidates), media_path, start, end, words, cuts, options,
-                str(out_dir / f"{clip_stem(index + 1, candidate.get('title'))}.mp4"), render,
-                loudness, signals.hop_s, stop_mark, job_id=job_id,
+                tasks.render_task, job_id, index, len(candidates), media_path, start, end, inputs.words,
+                inputs.cuts_s, options, str(out_dir / f"{clip_stem(index + 1, candidate.get('title'))}.mp4"), render,
+                inputs.loudness_db, signals.hop_s, stop_mark, job_id=job_id,
             )
             return clip_entry(job_id, index, candidate, rendered)
 
         clips = await asyncio.gather(*(render_one(i, c) for i, c in enumerate(candidates)))
-        for stale in out_dir.glob("clip-*"):  # a re-run with fewer clips leaves no orphans behind
-            if stale.name.split(".")[0] not in {c["file"].split(".")[0] for c in clips}:
-                stale.unlink(missing_ok=True)
+        for name in stale_clip_files([p.name for p in out_dir.iterdir()], clips):  # a re-run with fewer clips
+            (out_dir / name).unlink(missing_ok=True)
         # Every render of this run has been renamed into place, and the signals were before this stage began:
         # what is left half-written in either folder came from a run killed with its worker.
         for folder in (out_dir, self.settings.jobs_dir / job_id):
@@ -312,15 +301,15 @@ class StageRunner:
             raise InputError(f"job {job_id}'s analysis is gone (expired?); it cannot be edited",
                              code="signals_missing")
         signals = await asyncio.to_thread(Signals.load, str(signals_path))
-        words, cuts, loudness = clip_signals(signals, plan.start_s, plan.end_s)
-        if words is not None:
-            words = fixed_words(words, plan.caption_fixes)
+        inputs = clip_inputs(signals, plan.start_s, plan.end_s)
+        words = None if inputs.words is None else fixed_words(inputs.words, plan.caption_fixes)
         options = {**manifest["options"], "aspect": plan.aspect}
         media_path = str(self._download_path(job)) if is_url(job["request"]["path"]) else source["path"]
         render = {**render_settings(self.settings), "layout": plan.layout}
         rendered = await self.pool.run(
-            tasks.render_task, job_id, 0, 1, media_path, plan.start_s, plan.end_s, words, cuts, options,
-            str(out_dir / f"{edited_file_stem(old, plan)}.mp4"), render, loudness, signals.hop_s, None, job_id=job_id)
+            tasks.render_task, job_id, 0, 1, media_path, plan.start_s, plan.end_s, words, inputs.cuts_s, options,
+            str(out_dir / f"{edited_file_stem(old, plan)}.mp4"), render, inputs.loudness_db, signals.hop_s, None,
+            job_id=job_id)
         entry = edited_entry(job_id, old, plan, edit["edit_id"], rendered, manifest["options"]["aspect"])
         edited = with_clip(manifest, entry)
         if edited.get("timeline"):

@@ -1,5 +1,6 @@
-"""Export's pure core for clip edits: what a clip_edit asks for, checked against the clip and its source, and
-the manifest that results. Rendering itself is export/render.py; the runner wires the two in the pool.
+"""Export's pure core: what each clip's render reads from the job's signals, which files a re-run leaves stale,
+and clip edits (what a clip_edit asks for, checked against the clip and its source, and the manifest that
+results). Rendering itself is export/render.py; the runner wires the two in the process pool.
 
 An edit names the fields it changes (range, aspect, layout, caption words); the rest keep the clip's current
 values, so edits stack. Each applied edit makes a new version of the clip under a new file name (the old file
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -20,12 +23,40 @@ from jsonschema import Draft202012Validator
 from streamapp.errors import InputError
 from streamapp.events import standalone_schema, validate_manifest
 from streamapp.manifest import clip_entry, clip_stem
+from streamapp.stages.extract import Signals
 
 MIN_EDITED_CLIP_S = 1.0
 MAX_EDITED_CLIP_S = 3600.0  # as the longest clip a job may ask for (options: max_duration_s)
 # A fix names its word by the word's start; times pass through JSON and the page, so they match within this.
 WORD_MATCH_S = 0.05
 EDIT_FIELDS = ("start_s", "end_s", "aspect", "layout", "caption_fixes")
+
+
+@dataclass(frozen=True)
+class ClipInputs:
+    """What one clip's render reads from the job's signals: its words in source time (None: no transcript),
+    the shot cuts inside it, and the loudness per hop from its start (who speaks, for the camera)."""
+
+    words: list[dict[str, Any]] | None
+    cuts_s: list[float]
+    loudness_db: list[float] | None
+
+
+def clip_inputs(signals: Signals, start_s: float, end_s: float) -> ClipInputs:
+    words = [w for w in signals.words if w["end_s"] > start_s and w["start_s"] < end_s] if signals.words else None
+    cuts = [float(c) for c in signals.cuts_s if start_s < c < end_s]
+    loudness = None
+    if signals.has_audio and len(signals.loudness_db):
+        first, last = int(round(start_s / signals.hop_s)), int(math.ceil(end_s / signals.hop_s))
+        loudness = [float(v) for v in signals.loudness_db[first:last]]
+    return ClipInputs(words, cuts, loudness)
+
+
+def stale_clip_files(names: Iterable[str], clips: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The clip files among ``names`` (a job folder's) that no clip of ``clips`` owns: left by an earlier run that
+    made more clips, or named by an older title. A clip owns every file sharing its file's stem."""
+    owned = {Path(clip["file"]).stem for clip in clips}
+    return sorted(n for n in names if n.startswith("clip-") and n.split(".")[0] not in owned)
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,29 @@ def test_caption_fixes_replace_or_remove_the_word_at_their_time_and_stay_through
     assert edited["clips"][0] == entry and edited["clips"][1] == manifest()["clips"][1]
     second = plan_edit(edited, "job1-01", {"start_s": 9.0, "caption_fixes": [{"start_s": 10.0, "text": "Rivers"}]})
     assert second.version == 3 and second.caption_fixes == ((10.0, "Rivers"), (10.5, "floods"))
+
+
+def test_a_clip_render_reads_only_its_own_words_cuts_and_loudness() -> None:
+    import numpy as np
+
+    from streamapp.stages.export import clip_inputs
+    from streamapp.stages.extract import Signals
+
+    times = np.arange(0, 20, 0.04)
+    loud = np.arange(400, dtype=np.float32)  # one value per 0.05 s hop: its index
+    signals = Signals(20.0, 25.0, times, np.zeros(times.size, np.float32), [2.0, 10.5, 15.0], 0.05, loud, True, [],
+                      words=WORDS)
+    inputs = clip_inputs(signals, 10.45, 11.1)
+    assert [w["text"] for w in inputs.words] == ["flood", "every"] and inputs.cuts_s == [10.5]
+    assert inputs.loudness_db == [float(i) for i in range(209, 222)]
+    silent = Signals(20.0, 25.0, times, np.zeros(times.size, np.float32), [], 0.05, np.zeros(0, np.float32), False, [])
+    assert clip_inputs(silent, 1.0, 2.0) == type(inputs)(None, [], None)
+
+
+def test_a_rerun_with_fewer_clips_leaves_no_stale_clip_files() -> None:
+    from streamapp.stages.export import stale_clip_files
+
+    names = ["manifest.json", "job.otio", "clip-01-a.mp4", "clip-01-a.jpg", "clip-01-a.srt", "clip-02-b.mp4",
+             "clip-02-b.vtt", "clip-03.mp4"]
+    assert stale_clip_files(names, [{"file": "clip-01-a.mp4"}, {"file": "clip-03.mp4"}]) == [
+        "clip-02-b.mp4", "clip-02-b.vtt"]
