@@ -237,3 +237,30 @@ def test_upload_with_progress_and_a_phone_width_layout(page: Page, server: Serve
     # The job is listed under the name the file had, not the generated one it was saved as.
     expect(page.locator("#jobs-body tr.job").filter(has_text="My holiday talk.mp4")).to_have_count(1, timeout=5_000)
     assert not errors, errors
+
+
+def test_the_editor_says_why_an_edit_is_refused_and_sends_only_what_changed(page: Page, server: ServerThread,
+                                                                            service: MemoryJobService) -> None:
+    clip = service.manifests["done1"]["clips"][0]
+    service.transcripts["done1"] = [{"start_s": clip["start_s"] + 1.0, "end_s": clip["start_s"] + 1.4, "text": "hi"}]
+    page.goto(f"{server.url}/#token={TOKEN}")
+    page.click('tr[data-job-id="done1"]')
+    card = page.locator(f'article.clip[data-clip-id="{clip["id"]}"]')
+    card.locator("button.edit-clip").click()
+    editor = card.locator("form.clip-editor")
+    expect(editor.locator("button.word")).to_have_count(1)
+    # An end before the start: refused by the API, said in the editor, nothing sent to a worker.
+    editor.locator("[name=end_s]").fill(f"{clip['start_s'] - 1:.2f}")
+    editor.locator("button.render-clip").click()
+    expect(editor.locator(".edit-status")).to_contain_text("edit_invalid")
+    assert service.edited == []
+    # The word's start as its end: the clip ends where the word ends; only the end and the fix are sent.
+    editor.locator("button.word").click()
+    editor.locator("button.end-here").click()
+    editor.locator("[name=word_text]").fill("hello")
+    editor.locator("button.fix-word").click()
+    editor.locator("button.render-clip").click()
+    expect(editor.locator(".edit-status")).to_contain_text("Rendering version 2")
+    assert service.edited == [("done1", clip["id"], {"end_s": round(clip["start_s"] + 1.4, 3),
+                                                      "caption_fixes": [{"start_s": clip["start_s"] + 1.0,
+                                                                         "text": "hello"}]})]

@@ -5,6 +5,7 @@
 "use strict";
 
 const EDIT_POLL_MS = 1000;
+const EDIT_WAIT_MS = 10 * 60 * 1000;  // then the page stops waiting (the edit stays queued for the job's worker)
 const NUDGE_S = 0.5;
 const ASPECTS = ["9:16", "1:1", "4:5", "16:9"];
 const CLIP_LAYOUTS = { auto: "auto (per shot)", crop: "crop (follow the speaker)", fit: "fit (whole frame)" };
@@ -162,6 +163,9 @@ class ClipEditor {
         status.className = "edit-status ok";
         status.textContent = `Version ${outcome.version} is ready.`;
         this.onDone(outcome);
+      } else if (outcome.state === "pending") {
+        status.className = "edit-status error";
+        status.textContent = "No worker has rendered the edit yet; it stays queued. Reopen the job later.";
       } else {
         status.className = "edit-status error";
         status.textContent = `${outcome.error.code}: ${outcome.error.message}`;
@@ -176,12 +180,13 @@ class ClipEditor {
 
   // Wait for the worker: the job's record shows the edit pending, then done or failed.
   async follow(editId) {
-    for (;;) {
+    for (const started = Date.now(); Date.now() - started < EDIT_WAIT_MS;) {
       await new Promise((resolve) => setTimeout(resolve, EDIT_POLL_MS));
       let job = null;
       try { job = await api(`/api/jobs/${encodeURIComponent(this.jobId)}`); } catch (error) { continue; }
       const edit = (job.edits || []).find((e) => e.edit_id === editId);
       if (edit && edit.state !== "pending") return edit;
     }
+    return { state: "pending" };
   }
 }
