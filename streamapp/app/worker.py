@@ -120,6 +120,7 @@ class Worker:
         app.task(_plain(self.watch_lag))
         app.task(_plain(self.warm_pool))
         app.task(guarded(self.watch_config))
+        app.task(guarded(self.announce_page))
         for seconds, method in ((2.0, self.recover_skipped), (STALL_CHECK_S, self.resume_stalled_partitions),
                                 (settings.metrics_interval_s, self.sample_load), (0.5, self.forward_progress),
                                 (5.0, self.count_jobs), (expiry_check_s(settings.job_retention_s), self.expire_jobs)):
@@ -260,6 +261,11 @@ class Worker:
             metrics.STALLED_PARTITIONS.labels(tp.topic).inc()
             log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again",
                         tp.topic, tp.partition, STALL_CHECK_S, state)
+
+    async def announce_page(self) -> None:
+        """Where this worker's page and API are (its port may have been picked at start)."""
+        host = self.settings.web_host if self.settings.web_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        log.info("page and API at http://%s:%d/", host, self.settings.web_port)
 
     # -- operations ----------------------------------------------------------------------------------
     async def sample_load(self) -> None:
@@ -414,10 +420,11 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         raise StreamappError(f"cannot create the data dir {settings.data_dir}: {exc.strerror}",
                              code="config_invalid", permanent=True) from None
 
-    if settings.web_port and not port_is_free(settings.web_host, settings.web_port):
-        # A second worker on the same machine: serve its API elsewhere rather than die on the bind.
+    if not settings.web_port or not port_is_free(settings.web_host, settings.web_port):
+        # No port asked for (0), or a second worker on the same machine: serve elsewhere rather than die on the bind.
         port = free_port(settings.web_host)
-        log.warning("web port %d is in use (another worker?); this worker serves on %d", settings.web_port, port)
+        if settings.web_port:
+            log.warning("web port %d is in use (another worker?); this worker serves on %d", settings.web_port, port)
         settings = settings.model_copy(update={"web_port": port})
     for root in (settings.jobs_dir, settings.clips_dir):  # half files of workers killed mid-write
         for path in sweep_temp_files(root):

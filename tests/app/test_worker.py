@@ -235,6 +235,8 @@ def test_a_second_worker_on_the_same_machine_serves_on_a_free_port(worker, stack
                 return False
 
         assert wait_until(healthy, 60), log_path.read_text()[-3000:]
+        announced = f"page and API at http://127.0.0.1:{port}/"  # where to find it, logged
+        assert wait_until(lambda: announced in log_path.read_text(errors="replace"), 30), log_path.read_text()
         assert second.poll() is None and "Traceback" not in log_path.read_text()
     finally:
         second.terminate()
