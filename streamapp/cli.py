@@ -30,13 +30,14 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from streamapp.app.jobs import TERMINAL, public_job
-from streamapp.client import Follower, JobOutcome, Submitter, cancel_jobs, read_job_record, submission
+from streamapp.client import Follower, JobOutcome, Submitter, cancel_jobs, edit_clip, read_job_record, submission
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
 from streamapp.options import CAPTION_STYLES, check_options, merge_options
 from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
+from streamapp.stages.export import check_changes
 from streamapp.transport.admin import ensure_topics, partition_counts
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
 from streamapp.transport.topics import Topics
@@ -70,6 +71,12 @@ class AspectChoice(StrEnum):
 
 
 CaptionStyleChoice = StrEnum("CaptionStyleChoice", {name: name for name in CAPTION_STYLES})
+
+
+class LayoutChoice(StrEnum):  # schemas: clip_layout
+    auto = "auto"
+    crop = "crop"
+    fit = "fit"
 
 
 class PriorityChoice(StrEnum):
@@ -560,6 +567,75 @@ def cancel(
 
 CANCEL_ANSWERS = {"unknown": "no such job", "cancelled": "cancelled", "done": "finished before the cancel took effect",
                   "requested": "cancel requested"}
+
+
+@app.command()
+def edit(
+    job_id: Annotated[str, typer.Argument(help="A done job's id.")],
+    clip_id: Annotated[str, typer.Argument(help="The clip's id in the job's manifest (e.g. JOB-01).")],
+    start_s: Annotated[float | None, typer.Option("--start", help="New start in the source, seconds.")] = None,
+    end_s: Annotated[float | None, typer.Option("--end", help="New end in the source, seconds.")] = None,
+    aspect: Annotated[AspectChoice | None, typer.Option("--aspect", help="New aspect ratio.")] = None,
+    layout: Annotated[LayoutChoice | None, typer.Option(
+        "--layout", help="auto (per shot), crop (follow the speaker), fit (the whole frame).")] = None,
+    fixes: Annotated[list[str] | None, typer.Option(
+        "--fix", help="A caption word as it should read: TIME=TEXT, TIME being the word's start in the source "
+        "(as the page's editor and GET /api/jobs/JOB/clips/CLIP/words show it); empty TEXT removes the word. "
+        "Repeatable.")] = None,
+    wait_s: Annotated[float, typer.Option("--wait", min=0.0, help="Seconds to wait for the new version "
+                                          "(0: only ask).")] = 300.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the edit as the job's record shows it.")] = False,
+) -> None:
+    """Change a done job's clip and render it again: the job's worker writes the new version beside the old one
+    and points the manifest at it. Exit 0 once it is rendered (or asked, with --wait 0)."""
+    quiet_client_logs()
+    if not JOB_ID.fullmatch(job_id):
+        die(f"no job {job_id!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
+    changes: dict[str, Any] = {k: v for k, v in (("start_s", start_s), ("end_s", end_s)) if v is not None}
+    if aspect is not None:
+        changes["aspect"] = aspect.value
+    if layout is not None:
+        changes["layout"] = layout.value
+    try:
+        if fixes:
+            changes["caption_fixes"] = [_caption_fix(text) for text in fixes]
+        changes = check_changes(changes)
+    except InputError as exc:
+        die(exc.message, EXIT_USAGE)
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    try:
+        answer = asyncio.run(edit_clip(bootstrap, settings.topics, job_id, clip_id, changes, wait_s))
+    except (KafkaError, OSError, StreamappError) as exc:
+        die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
+    if as_json:
+        typer.echo(orjson.dumps(answer).decode())
+    elif answer["state"] == "done":
+        typer.echo(f"{clip_id}: version {answer['version']}, {answer['file']}")
+    elif answer["state"] == "failed":
+        typer.echo(f"{clip_id}: {answer['error']['code']}: {answer['error']['message']}")
+    elif answer["state"] == "pending":
+        typer.echo(f"{clip_id}: edit {answer['edit_id']} requested")
+    if answer["state"] == "unknown":
+        die(f"no job {job_id}", EXIT_JOB_FAILED)
+    if answer["state"] == "not_done":
+        die(f"job {job_id} is {answer['job_state']}; only a done job's clips can be edited", EXIT_JOB_FAILED)
+    if answer["state"] == "failed":
+        raise typer.Exit(EXIT_JOB_FAILED)
+    if answer["state"] == "pending" and wait_s > 0:
+        raise typer.Exit(EXIT_TIMEOUT)
+
+
+def _caption_fix(text: str) -> dict[str, Any]:
+    """--fix TIME=TEXT as a caption fix."""
+    at, sep, word = text.partition("=")
+    try:
+        if sep:
+            return {"start_s": float(at), "text": word}
+    except ValueError:
+        pass
+    raise InputError(f"--fix takes TIME=TEXT (the word's start in seconds, then the word), not {text!r}",
+                     code="edit_invalid")
 
 
 @topics_app.command("create")

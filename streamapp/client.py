@@ -258,3 +258,28 @@ async def cancel_jobs(bootstrap: str, topics: Topics, job_ids: list[str], reason
             code = (outcome.error or {}).get("code", "")
             answers[job_id] = "cancelled" if code == "cancelled" else f"failed: {code}"
     return answers
+
+
+async def edit_clip(bootstrap: str, topics: Topics, job_id: str, clip_id: str, changes: dict[str, Any],
+                    wait_s: float = 0.0, poll_s: float = 0.5) -> dict[str, Any]:
+    """Ask for a done job's clip to be rendered again with ``changes`` (checked clip_edit fields) and, for up to
+    ``wait_s``, watch the job's record for the outcome. Returns the edit as the record shows it ({edit_id, state:
+    pending|done|failed, version, file, error}), or {"state": "unknown"} / {"state": "not_done", "job_state"}
+    when the job cannot be edited."""
+    record = await read_job_record(bootstrap, topics, job_id)
+    if record is None:
+        return {"state": "unknown"}
+    if record["state"] != "done":
+        return {"state": "not_done", "job_state": record["state"]}
+    event = edit_request(job_id, clip_id, changes)
+    async with Submitter(bootstrap, topics) as submitter:
+        await submitter.publish_log_event(event)
+    pending = {"edit_id": event["edit_id"], "clip_id": clip_id, "state": "pending"}
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        await asyncio.sleep(poll_s)
+        record = await read_job_record(bootstrap, topics, job_id) or {}
+        edit = next((e for e in record.get("edits", []) if e["edit_id"] == event["edit_id"]), None)
+        if edit is not None and edit["state"] != "pending":
+            return edit
+    return pending
