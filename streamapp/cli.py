@@ -53,6 +53,7 @@ def stdout_console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200)
 
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # schemas/common.schema.json#/$defs/job_id
+CLIP_ID = re.compile(r"[A-Za-z0-9_-]{1,80}")  # schemas/clip_edit.schema.json clip_id
 
 EXIT_JOB_FAILED = 1
 EXIT_USAGE = 2
@@ -591,6 +592,8 @@ def edit(
     quiet_client_logs()
     if not JOB_ID.fullmatch(job_id):
         die(f"no job {job_id!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
+    if not CLIP_ID.fullmatch(clip_id):
+        die(f"no clip {clip_id!r}: clip ids are letters, digits, - and _ (as the manifest has them)", EXIT_USAGE)
     changes: dict[str, Any] = {k: v for k, v in (("start_s", start_s), ("end_s", end_s)) if v is not None}
     if aspect is not None:
         changes["aspect"] = aspect.value

@@ -116,6 +116,8 @@ _SCHEMAS: dict[str, Any] = {
             "request": _ref("ClipEditRequest"),
             "version": {"type": "integer", "minimum": 2, "description": "the clip's version this edit made"},
             "file": {"type": "string", "description": "the new version's file"},
+            "caption_fixes": {"type": "integer", "description": "how many caption fixes a finished edit made"},
+            "ended_at": {"type": "number"},
             "error": {"$ref": _REF + "Error/properties/error"},
         },
     },

@@ -60,6 +60,7 @@ STATUS_OF_CODE = {
     "job_ended": 409,
     "job_pending": 409,
     "job_not_done": 409,
+    "edits_busy": 409,
     "clip_unknown": 404,
     "words_unavailable": 404,
     "manifest_missing": 404,

@@ -112,7 +112,12 @@ def _fold_edit(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str
             return None
         outcome = {"state": EditState.FAILED, "error": event["error"]} if "error" in event else {
             "state": EditState.DONE, "version": event["clip"].get("version", 1), "file": event["clip"]["file"]}
-        edits[index] = {**edits[index], **outcome, "ended_at": event["at"]}
+        # A finished edit keeps how many caption fixes it made, not the words (the manifest has them): records
+        # stay small however many edits a job gets.
+        request = dict(edits[index]["request"])
+        fixes = request.pop("caption_fixes", None)
+        edits[index] = {**edits[index], **outcome, "request": request, "ended_at": event["at"],
+                        **({"caption_fixes": len(fixes)} if fixes else {})}
     finished = [i for i, e in enumerate(edits) if e["state"] != EditState.PENDING]
     drop = set(finished[: max(0, len(edits) - EDITS_KEPT)])
     return {**record, "edits": [e for i, e in enumerate(edits) if i not in drop]}
@@ -126,9 +131,13 @@ def pending_edits(record: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def expired(record: dict[str, Any], now: float, retention_s: float) -> bool:
-    """An ended job past its retention (0: never)."""
-    return (retention_s > 0 and record.get("state") in TERMINAL
-            and now - float(record.get("updated_at", now)) > retention_s)
+    """An ended job past its retention (0: never), counted from its end or its last edit; never while an edit of
+    its clips waits."""
+    if retention_s <= 0 or record.get("state") not in TERMINAL or pending_edits(record):
+        return False
+    last = max([float(record.get("updated_at", now))] + [float(e.get("ended_at", e["at"]))
+                                                          for e in record.get("edits", [])])
+    return now - last > retention_s
 
 
 def cancelling(record: dict[str, Any]) -> bool:

@@ -23,9 +23,9 @@ from streamapp.app.job_files import JobFiles, StopCheck
 from streamapp.app.jobs import STAGE_OF_STATE
 from streamapp.app.pool import WorkPool
 from streamapp.cache import ResultCache, cache_key
-from streamapp.errors import InputError, StreamappError
+from streamapp.errors import EventError, InputError, StreamappError
 from streamapp.fileio import remove_temp_files, write_bytes_atomic
-from streamapp.manifest import build_manifest, clip_entry, clip_stem, manifest_files, write_json_atomic
+from streamapp.manifest import build_manifest, clip_entry, clip_stem, write_json_atomic
 from streamapp.media.fetch import download, is_url
 from streamapp.options import merge_options
 from streamapp.settings import Settings
@@ -73,6 +73,19 @@ def check_source_limits(source: dict[str, Any], settings: Settings) -> None:
         raise InputError(f"{source['width']}x{source['height']} exceeds the frame-size limit", code="input_too_large")
     if source["duration_s"] > settings.max_duration_input_s:
         raise InputError(f"{source['duration_s']:.0f} s exceeds the duration limit", code="input_too_large")
+
+
+# What a clip_edited event keeps of a clip whose whole entry would make it too large (the manifest has it all).
+SLIM_CLIP_FIELDS = ("id", "start_s", "end_s", "score", "subscores", "reason", "title", "file", "width", "height",
+                    "captions_srt", "captions_vtt", "thumbnail", "layout", "version", "edit_id", "aspect",
+                    "layout_choice")
+
+
+def tidy_clip_folder(folder: Path, manifest: dict[str, Any]) -> None:
+    """After an edit: the files of versions the manifest no longer names, and half files, go."""
+    for name in stale_clip_files([p.name for p in folder.iterdir()], manifest["clips"]):
+        (folder / name).unlink(missing_ok=True)
+    remove_temp_files(folder)
 
 
 def render_settings(settings: Settings) -> dict[str, Any]:
@@ -174,8 +187,7 @@ class StageRunner:
         # The job's next state, recorded by the stage itself: the scheduler runs score from the table.
         await self.status(job, "scoring", "score", request=request, source=source, signals_path=str(signals_path),
                           transcript_path=None, timings_s=timings)
-        # The stage's outcome for observers (nothing in the pipeline reads it back).
-        await self.send("extracted", events.new_event(
+        await self._observed("extracted", lambda: events.new_event(
             "extracted", job_id, request=request, source=source, signals_path=str(signals_path), summary=summary,
             cached=blob is not None, transcript_path=None, timings_s=timings))
 
@@ -187,9 +199,17 @@ class StageRunner:
             tasks.score_task, job["signals_path"], options, dict(self.settings.score_weights), job_id=job_id)
         timings = {**job.get("timings_s", {}), "score": time.perf_counter() - started}
         await self.status(job, "exporting", "export", candidates=candidates, timings_s=timings)
-        await self.send("scored", events.new_event(
+        await self._observed("scored", lambda: events.new_event(
             "scored", job_id, request=request, source=job["source"], candidates=candidates,
             transcript_path=job.get("transcript_path"), timings_s=timings))
+
+    async def _observed(self, role: str, event: Callable[[], dict[str, Any]]) -> None:
+        """A stage's outcome for observers: nothing in the pipeline reads it back, and the job has already moved on
+        (its next state is in the log), so failing to publish it is logged, never a failure of the stage."""
+        try:
+            await self.send(role, event())
+        except Exception as exc:
+            log.warning("could not publish the %s event: %s", role, str(exc).splitlines()[0] if str(exc) else exc)
 
     async def export(self, job: dict[str, Any]) -> None:
         job_id, request, source = job["job_id"], job["request"], job["source"]
@@ -266,8 +286,8 @@ class StageRunner:
         """Apply one pending edit (a record's ``edits`` entry) to a done job's clip: render the clip's next
         version beside the old one, point the manifest at it, remove the old version's files, and announce
         the outcome (clip_edited) on the results topic and in the job log. An edit the manifest already
-        holds is only announced again. A refused edit is announced with its error; a transient failure
-        raises, and the scheduler tries again later."""
+        holds is only announced again. A refused edit (a permanent error) is announced with its error; any
+        other failure raises, and the scheduler retries it or, in the end, refuses it (``refuse_edit``)."""
         job_id, edit_id = job["job_id"], edit["edit_id"]
         manifest_path = Path(job["request"]["out_dir"]) / job_id / "manifest.json"
         try:
@@ -275,18 +295,44 @@ class StageRunner:
             if manifest is None:
                 raise InputError(f"job {job_id} has no manifest.json any more", code="manifest_missing")
             _, clip = find_clip(manifest, edit["clip_id"])
-            if clip.get("edit_id") != edit_id:
+            if edit_id not in clip.get("applied_edits", []):
                 manifest, clip = await self._render_edit(job, manifest, edit, manifest_path)
+            await asyncio.to_thread(tidy_clip_folder, manifest_path.parent, manifest)
         except StreamappError as exc:
             if not exc.permanent:
                 raise
-            log.info("job %s: edit %s of %s refused: %s", job_id, edit_id, edit["clip_id"], exc)
-            outcome = {"error": {"code": exc.code, "message": exc.message[:500]}}
-        else:
-            outcome = {"clip": clip, "manifest_path": str(manifest_path)}
-        event = events.new_event("clip_edited", job_id, edit_id=edit_id, clip_id=edit["clip_id"], at=time.time(),
-                                 **outcome)
-        await self.send("results", event)
+            await self.refuse_edit(job, edit, exc)
+            return
+        await self._announce_edit(job_id, edit, {"clip": clip, "manifest_path": str(manifest_path)})
+
+    async def refuse_edit(self, job: dict[str, Any], edit: dict[str, Any], exc: BaseException,
+                          attempts: int = 1) -> bool:
+        """Announce an edit as failed, with its reason; False when even that could not be published."""
+        error = {"code": exc.code, "message": exc.message[:500]} if isinstance(exc, StreamappError) else {
+            "code": "internal_error", "message": f"{type(exc).__name__}: {exc}".splitlines()[0][:500]}
+        if attempts > 1:
+            error["message"] = f"gave up after {attempts} attempts: {error['message']}"[:500]
+        log.info("job %s: edit %s of %s refused: %s", job["job_id"], edit["edit_id"], edit["clip_id"],
+                 error["message"])
+        try:
+            await self._announce_edit(job["job_id"], edit, {"error": error})
+        except Exception as send_error:  # the broker is away: the scheduler tries again later
+            log.warning("job %s: could not announce edit %s: %s", job["job_id"], edit["edit_id"], send_error)
+            return False
+        return True
+
+    async def _announce_edit(self, job_id: str, edit: dict[str, Any], outcome: dict[str, Any]) -> None:
+        """clip_edited on the results topic, then in the job log (which ends the edit's pending state)."""
+        fields = {"edit_id": edit["edit_id"], "clip_id": edit["clip_id"], "at": time.time()}
+        event = events.new_event("clip_edited", job_id, **fields, **outcome)
+        try:
+            await self.send("results", event)
+        except EventError:  # a clip with long camera paths: its manifest entry has them, the event need not
+            slim = {k: v for k, v in outcome["clip"].items() if k in SLIM_CLIP_FIELDS} if "clip" in outcome else None
+            if slim is None:
+                raise
+            event = events.new_event("clip_edited", job_id, **fields, **{**outcome, "clip": slim})
+            await self.send("results", event)
         await self.send("job_status", event)
 
     async def _render_edit(self, job: dict[str, Any], manifest: dict[str, Any], edit: dict[str, Any],
@@ -315,11 +361,6 @@ class StageRunner:
         if edited.get("timeline"):
             await asyncio.to_thread(write_timeline, str(out_dir), media_path, source["fps"], edited["clips"],
                                     manifest["options"]["aspect"], source["duration_s"], bool(source.get("has_audio")))
-        await asyncio.to_thread(write_json_atomic, manifest_path, edited)
-        # The manifest names the new version now: the old one's files can go.
-        keep = manifest_files(edited)
-        for name in {old["file"], old.get("thumbnail"), old.get("captions_srt"), old.get("captions_vtt")} - keep:
-            if name:
-                (out_dir / name).unlink(missing_ok=True)
+        await asyncio.to_thread(write_json_atomic, manifest_path, edited)  # then the caller tidies the folder
         log.info("job %s: clip %s is now version %d (%s)", job_id, plan.clip_id, plan.version, entry["file"])
         return edited, entry

@@ -106,6 +106,8 @@ class Scheduler:
         self.cancels: dict[str, tuple[asyncio.Task[None], float]] = {}  # job id -> its cancel, when it began
         self.edits: dict[str, tuple[asyncio.Task[None], float]] = {}  # job id -> its edits' task, when it began
         self.edits_done: dict[str, float] = {}  # edit id -> when this worker announced its outcome
+        self.edit_retry: dict[str, tuple[int, float]] = {}  # edit id -> (failed attempts, next try at)
+        self.edit_partitions: dict[str, int] = {}  # job id -> the partition its edits' task runs for
 
     def owns(self, partition: int) -> bool | None:
         """Whether this worker holds job-status partition ``partition`` (so its jobs); None while a
@@ -174,8 +176,7 @@ class Scheduler:
                 log.info("job %s moved to another worker; letting it go", job_id)
                 task.cancel()
         for job_id, (task, _) in list(self.edits.items()):
-            record = next((r for r in self._records() if r and r["job_id"] == job_id), None)
-            if record is not None and not kept(int(record.get("partition", -1))) and not task.done():
+            if not task.done() and not kept(self.edit_partitions.get(job_id, -1)):
                 log.info("job %s moved to another worker; its edits go with it", job_id)
                 task.cancel()
 
@@ -185,9 +186,10 @@ class Scheduler:
         # must not interrupt the work.
         self.release(lambda partition: self._owns(partition) is not False)
         for memo in (self.handed_off, self.retry_after, self._log_checked, self.cancels, self.edits,
-                     self.edits_done):  # forget what is long past
-            for job_id in [j for j, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600]:
-                memo.pop(job_id, None)
+                     self.edits_done, self.edit_retry):  # forget what is long past (never a task still running)
+            for key in [k for k, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600
+                        and not (isinstance(v, tuple) and isinstance(v[0], asyncio.Task) and not v[0].done())]:
+                memo.pop(key, None)
         self.start_cancels(now)
         self.start_edits(now)
         for record in self.pick(now):
@@ -207,18 +209,28 @@ class Scheduler:
             self.cancels[job_id] = (asyncio.create_task(self._cancel(record), name=f"cancel-{job_id}"), now)
 
     def start_edits(self, now: float) -> None:
-        """Render the pending clip edits the table shows for done jobs of this worker's partitions, one task per
-        job taking its edits in order. An edit whose outcome this worker announced but the table does not show
-        yet is left alone for HANDOFF_TIMEOUT_S, then announced again (the manifest says it is applied)."""
+        """Render the pending clip edits the table shows for done jobs of this worker's partitions, once the table
+        has caught up with the partition; one task per job takes its edits in log order. An edit whose outcome this
+        worker announced but the table does not show yet is left alone for HANDOFF_TIMEOUT_S, then announced
+        again (the manifest says it is applied); one waiting for a retry holds back those after it."""
         for record in self._records():
-            if not record or self._owns(int(record.get("partition", -1))) is not True:
+            partition = int(record.get("partition", -1)) if record else -1
+            if not record or self._owns(partition) is not True or not self._applied_all(partition):
                 continue
-            waiting = [e for e in pending_edits(record)
-                       if now - self.edits_done.get(e["edit_id"], 0.0) > HANDOFF_TIMEOUT_S]
             earlier = self.edits.get(record["job_id"])
-            if waiting and (earlier is None or earlier[0].done()):
+            if earlier is not None and not earlier[0].done():
+                continue
+            waiting = []
+            for edit in pending_edits(record):
+                if now - self.edits_done.get(edit["edit_id"], 0.0) <= HANDOFF_TIMEOUT_S:
+                    continue  # applied and announced: the table will show it
+                if now < self.edit_retry.get(edit["edit_id"], (0, 0.0))[1]:
+                    break
+                waiting.append(edit)
+            if waiting:
                 task = asyncio.create_task(self._edit(record, waiting), name=f"edit-{record['job_id']}")
                 self.edits[record["job_id"]] = (task, now)
+                self.edit_partitions[record["job_id"]] = partition
 
     async def _edit(self, record: dict[str, Any], edits: list[dict[str, Any]]) -> None:
         for edit in edits:
@@ -226,11 +238,19 @@ class Scheduler:
                 await self.runner.edit(record, edit)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # transient (the broker or a file system away): tried again on a later tick
-                log.warning("job %s: edit %s failed for now (%s); it will be tried again", record["job_id"],
-                            edit["edit_id"], one_line(exc)["message"])
-                self.edits_done[edit["edit_id"]] = time.time() - HANDOFF_TIMEOUT_S + 10.0
-                return
+            except Exception as exc:
+                failures = self.edit_retry.get(edit["edit_id"], (0, 0.0))[0] + 1
+                if is_transient(exc) and failures < self.settings.max_attempts:  # the broker or a pool process
+                    delay = backoff_s(failures, self.settings.retry_base_s, self.settings.retry_cap_s)
+                    log.warning("job %s: edit %s failed for now (%s), attempt %d; retrying in %.1f s",
+                                record["job_id"], edit["edit_id"], one_line(exc)["message"], failures, delay)
+                    self.edit_retry[edit["edit_id"]] = (failures, time.time() + delay)
+                    return  # the later edits wait for this one
+                log.warning("job %s: edit %s refused after %d attempt(s): %s", record["job_id"], edit["edit_id"],
+                            failures, one_line(exc)["message"])
+                if not await self.runner.refuse_edit(record, edit, exc, failures):
+                    self.edit_retry[edit["edit_id"]] = (failures, time.time() + HANDOFF_TIMEOUT_S / 4)
+                    return
             self.edits_done[edit["edit_id"]] = time.time()
 
     async def _cancel(self, record: dict[str, Any]) -> None:

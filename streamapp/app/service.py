@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from streamapp.app.jobs import TERMINAL
+from streamapp.app.jobs import TERMINAL, pending_edits
 from streamapp.app.runner import check_input_path, job_options
 from streamapp.client import cancel_request, edit_request, submission
 from streamapp.errors import InputError, StreamappError
@@ -32,6 +32,8 @@ PENDING_TTL_S = 600.0
 CURVE_POINTS = 240
 # The editor shows the words this far either side of a clip, to trim to.
 EDIT_MARGIN_S = 15.0
+# A job takes no more edits while this many wait for its worker (each record carries its pending edits).
+MAX_PENDING_EDITS = 5
 
 
 def score_curve(signals: Signals, window_s: float, weights: dict[str, float], keywords: tuple[str, ...] = (),
@@ -160,7 +162,10 @@ class WorkerJobService:
                                  code="job_not_done", permanent=True)
         if self._publish_log is None:
             raise StreamappError("this server cannot edit clips", code="edit_unavailable", permanent=True)
-        manifest = await self.manifest(job_id)
+        if len(pending_edits(record)) >= MAX_PENDING_EDITS:
+            raise StreamappError(f"job {job_id} already has {MAX_PENDING_EDITS} edits waiting; try again when they "
+                                 "are rendered", code="edits_busy", permanent=True)
+        manifest = await self._read_manifest(Path(record["request"]["out_dir"]) / job_id)
         if manifest is None:
             raise InputError(f"job {job_id} has no manifest.json any more", code="manifest_missing")
         plan_edit(manifest, clip_id, changes)  # refused now, with its reason, rather than by the worker later
@@ -174,6 +179,8 @@ class WorkerJobService:
         record = self._lookup(job_id)
         if manifest is None or not record or not record.get("signals_path"):
             return None
+        if not Path(record["signals_path"]).is_file():
+            return None  # expired, or removed by hand
         return await asyncio.to_thread(clip_words, manifest, clip_id, record["signals_path"])
 
     def _job_dir(self, job_id: str) -> Path | None:
@@ -184,7 +191,11 @@ class WorkerJobService:
 
     async def manifest(self, job_id: str) -> dict[str, Any] | None:
         job_dir = self._job_dir(job_id)
-        if job_dir is None or not (job_dir / "manifest.json").is_file():
+        return None if job_dir is None else await self._read_manifest(job_dir)
+
+    @staticmethod
+    async def _read_manifest(job_dir: Path) -> dict[str, Any] | None:
+        if not (job_dir / "manifest.json").is_file():
             return None
         return orjson.loads(await asyncio.to_thread((job_dir / "manifest.json").read_bytes))
 

@@ -30,6 +30,8 @@ MAX_EDITED_CLIP_S = 3600.0  # as the longest clip a job may ask for (options: ma
 # A fix names its word by the word's start; times pass through JSON and the page, so they match within this.
 WORD_MATCH_S = 0.05
 EDIT_FIELDS = ("start_s", "end_s", "aspect", "layout", "caption_fixes")
+MAX_CAPTION_FIXES = 500  # per clip, all edits together (schemas: clip caption_fixes)
+APPLIED_EDITS_KEPT = 50  # schemas: clip applied_edits
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,10 @@ def check_changes(changes: Any) -> dict[str, Any]:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the body"
         raise InputError(f"edit: {where}: {error.message}"[:300], code="edit_invalid")
+    times = [changes.get("start_s", 0.0), changes.get("end_s", 1.0)]
+    times += [f["start_s"] for f in changes.get("caption_fixes", [])]
+    if not all(math.isfinite(t) for t in times):  # NaN passes every bound of a JSON Schema
+        raise InputError("edit: times must be finite numbers", code="edit_invalid")
     return dict(changes)
 
 
@@ -126,6 +132,8 @@ def plan_edit(manifest: Mapping[str, Any], clip_id: str, changes: Mapping[str, A
                          code="edit_invalid")
     fixes = {round(float(f["start_s"]), 3): f["text"] for f in clip.get("caption_fixes", [])}
     fixes.update({round(float(f["start_s"]), 3): f["text"] for f in changes.get("caption_fixes", [])})
+    if len(fixes) > MAX_CAPTION_FIXES:
+        raise InputError(f"a clip holds at most {MAX_CAPTION_FIXES} caption fixes", code="edit_invalid")
     return ClipEdit(
         clip_id=clip_id, index=index, start_s=round(start, 3), end_s=round(end, 3),
         aspect=changes.get("aspect", clip.get("aspect") or manifest["options"]["aspect"]),
@@ -162,7 +170,8 @@ def edited_entry(job_id: str, clip: Mapping[str, Any], edit: ClipEdit, edit_id: 
     the edit changed."""
     candidate = {**clip, "start_s": edit.start_s, "end_s": edit.end_s}
     entry = clip_entry(job_id, edit.index, candidate, dict(rendered))
-    entry.update(version=edit.version, edit_id=edit_id, layout_choice=edit.layout)
+    applied = [*clip.get("applied_edits", []), edit_id][-APPLIED_EDITS_KEPT:]
+    entry.update(version=edit.version, edit_id=edit_id, layout_choice=edit.layout, applied_edits=applied)
     if edit.aspect != job_aspect:
         entry["aspect"] = edit.aspect
     if edit.caption_fixes:

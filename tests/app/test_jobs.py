@@ -142,3 +142,21 @@ def test_edits_of_a_done_job_are_pending_until_their_outcome_and_each_is_taken_o
         fold_into(table, new_event("clip_edit", "job1", edit_id=f"x{n}", clip_id="job1-01", at=9.0 + n))
     assert len(table["job1"]["edits"]) == jobs.EDITS_KEPT + 5  # pending edits are never dropped
     assert table["job1"]["edits"][0]["edit_id"] == "x0"  # the finished ones were
+
+
+def test_a_finished_edit_keeps_a_count_of_its_fixes_and_a_job_with_edits_expires_after_its_last_one() -> None:
+    table: dict = {}
+    fold_into(table, event("queued", "submit", request=REQUEST))
+    fold_into(table, event("done", "export", progress=1.0))
+    table["job1"]["updated_at"] = 100.0
+    fixes = [{"start_s": 1.0, "text": "a"}, {"start_s": 2.0, "text": "b"}]
+    fold_into(table, new_event("clip_edit", "job1", edit_id="e1", clip_id="job1-01", caption_fixes=fixes, at=500.0))
+    assert not jobs.expired(table["job1"], now=10_000.0, retention_s=60.0)  # an edit waits: never expired
+    clip = {"id": "job1-01", "start_s": 0.0, "end_s": 9.0, "score": 5.0, "subscores": {}, "reason": "r",
+            "file": "clip-01-v2.mp4", "width": 8, "height": 8, "captions_srt": None, "captions_vtt": None,
+            "thumbnail": None, "version": 2}
+    done = fold_into(table, new_event("clip_edited", "job1", edit_id="e1", clip_id="job1-01", clip=clip, at=600.0,
+                                      manifest_path="/o/job1/manifest.json"))
+    assert done["edits"][0]["caption_fixes"] == 2 and "caption_fixes" not in done["edits"][0]["request"]
+    assert not jobs.expired(done, now=650.0, retention_s=60.0)  # counted from the edit's end, not the job's
+    assert jobs.expired(done, now=661.0, retention_s=60.0)

@@ -279,3 +279,70 @@ def test_a_cancel_stops_the_running_stage_removes_the_files_and_ends_the_job(tmp
     for job_id in ("runs", "waits"):
         assert not (out / job_id).exists() and not (settings.jobs_dir / job_id).exists()
     assert set(scheduler.cancels) == {"runs", "waits", "ended-here", "exported"}
+
+
+class EditingRunner:
+    """Applies edits by recording them; ``faults`` edit id -> exceptions to raise first, in turn."""
+
+    def __init__(self, faults: dict[str, list[Exception]]) -> None:
+        self.faults = faults
+        self.applied: list[str] = []
+        self.refused: list[tuple[str, str, int]] = []
+
+    async def edit(self, record: dict[str, Any], edit: dict[str, Any]) -> None:
+        if self.faults.get(edit["edit_id"]):
+            raise self.faults[edit["edit_id"]].pop(0)
+        self.applied.append(edit["edit_id"])
+
+    async def refuse_edit(self, record: dict[str, Any], edit: dict[str, Any], exc: Exception, attempts: int) -> bool:
+        self.refused.append((edit["edit_id"], type(exc).__name__, attempts))
+        return True
+
+
+def done_with_edits(*edit_ids: str) -> dict[str, Any]:
+    return {"job_id": "j", "state": "done", "partition": 0, "request": {"path": "/in/j.mp4"},
+            "edits": [{"edit_id": e, "clip_id": "j-01", "state": "pending", "at": float(i), "request": {}}
+                      for i, e in enumerate(edit_ids)]}
+
+
+def test_edits_apply_in_log_order_a_retry_holds_back_the_later_ones_and_a_lasting_fault_is_refused() -> None:
+    from streamapp.errors import TransientError
+
+    record = done_with_edits("e1", "e2", "e3")
+    runner = EditingRunner({"e1": [TransientError("pool process died", code="worker_process_died")],
+                            "e3": [KeyError("request")]})
+    settings = Settings(retry_base_s=0.01, retry_cap_s=0.01, max_attempts=3)
+
+    async def scenario() -> None:
+        scheduler = Scheduler(settings, runner, lambda: [record], lambda p: True, capacity=lambda: 1)
+        for _ in range(50):
+            scheduler.start_edits(scheduler_module.time.time())
+            await asyncio.sleep(0.02)
+            pending = [e for e in record["edits"] if e["edit_id"] not in runner.applied
+                       and e["edit_id"] not in {r[0] for r in runner.refused}]
+            record["edits"] = [e for e in record["edits"] if e in pending]  # the table folds each outcome
+            if not record["edits"]:
+                break
+
+    asyncio.run(scenario())
+    assert runner.applied == ["e1", "e2"]  # e2 waited for e1's retry: never applied before it
+    assert runner.refused == [("e3", "KeyError", 1)]  # not a passing fault: refused at once, with its reason
+
+
+def test_a_pool_failure_that_lasts_refuses_the_edit_after_the_attempts() -> None:
+    from streamapp.errors import TransientError
+
+    record = done_with_edits("e1")
+    runner = EditingRunner({"e1": [TransientError("pool process died", code="worker_process_died")] * 5})
+    settings = Settings(retry_base_s=0.01, retry_cap_s=0.01, max_attempts=3)
+
+    async def scenario() -> None:
+        scheduler = Scheduler(settings, runner, lambda: [record], lambda p: True, capacity=lambda: 1)
+        for _ in range(60):
+            scheduler.start_edits(scheduler_module.time.time())
+            await asyncio.sleep(0.02)
+            if runner.refused:
+                break
+
+    asyncio.run(scenario())
+    assert runner.applied == [] and runner.refused == [("e1", "TransientError", 3)]

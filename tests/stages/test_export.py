@@ -97,3 +97,21 @@ def test_a_rerun_with_fewer_clips_leaves_no_stale_clip_files() -> None:
              "clip-02-b.vtt", "clip-03.mp4"]
     assert stale_clip_files(names, [{"file": "clip-01-a.mp4"}, {"file": "clip-03.mp4"}]) == [
         "clip-02-b.mp4", "clip-02-b.vtt"]
+
+
+def test_not_a_number_and_too_many_fixes_are_refused_and_applied_edits_are_remembered() -> None:
+    for body in ({"start_s": float("nan")}, {"caption_fixes": [{"start_s": float("inf"), "text": "x"}]}):
+        with pytest.raises(InputError):
+            check_changes(body)
+    crowded = manifest()
+    crowded["clips"][0]["caption_fixes"] = [{"start_s": float(i), "text": "w"} for i in range(500)]
+    with pytest.raises(InputError) as caught:
+        plan_edit(crowded, "job1-01", {"caption_fixes": [{"start_s": 900.0, "text": "x"}]})
+    assert caught.value.code == "edit_invalid"
+    clip = {**manifest()["clips"][0], "applied_edits": [f"old{i}" for i in range(50)]}
+    plan = plan_edit({**manifest(), "clips": [clip]}, "job1-01", {})
+    rendered = {"path": "/o/clip.mp4", "width": 8, "height": 8, "captions_srt": None, "captions_vtt": None,
+                "thumbnail": None}
+    entry = edited_entry("job1", clip, plan, "new", rendered, "9:16")
+    assert entry["applied_edits"][-1] == "new" and len(entry["applied_edits"]) == 50 and "old0" not in entry[
+        "applied_edits"]

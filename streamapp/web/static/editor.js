@@ -41,8 +41,10 @@ class ClipEditor {
 
   build() {
     const clip = this.clip;
-    const time = (name, value) => el("input", { name, type: "number", step: "0.1", min: "0",
-                                                max: String(this.duration), value: value.toFixed(2) });
+    // step "any": clip times are frame times (12.033 at 30 fps), and the browser refuses values off the step.
+    const time = (name, value) => el("input", { name, type: "number", step: "any", min: "0",
+                                                max: String(this.duration), value: value.toFixed(3),
+                                                "data-shown": value.toFixed(3) });
     const nudge = (name, delta) => el("button", {
       type: "button", class: "nudge", "data-nudge": `${name}:${delta}`, text: `${delta > 0 ? "+" : "−"}${NUDGE_S} s`,
       onclick: () => this.nudge(name, delta),
@@ -114,7 +116,7 @@ class ClipEditor {
 
   setTime(name, seconds) {
     const bounded = Math.min(Math.max(0, seconds), this.duration);
-    this.form.querySelector(`[name=${name}]`).value = bounded.toFixed(2);
+    this.form.querySelector(`[name=${name}]`).value = bounded.toFixed(3);
     this.markRange();
   }
 
@@ -133,10 +135,10 @@ class ClipEditor {
   // Only what changed goes into the edit; the rest keeps the clip's values.
   changes() {
     const changes = {};
-    const start = Math.round(this.value("start_s") * 1000) / 1000;
-    const end = Math.round(this.value("end_s") * 1000) / 1000;
-    if (Math.abs(start - this.clip.start_s) > 0.0005) changes.start_s = start;
-    if (Math.abs(end - this.clip.end_s) > 0.0005) changes.end_s = end;
+    for (const name of ["start_s", "end_s"]) {  // sent only when changed from what the editor first showed
+      const input = this.form.querySelector(`[name=${name}]`);
+      if (input.value !== input.dataset.shown) changes[name] = Math.round(parseFloat(input.value) * 1000) / 1000;
+    }
     const aspect = this.form.querySelector("[name=aspect]").value;
     if (aspect !== (this.clip.aspect || this.jobAspect)) changes.aspect = aspect;
     const layout = this.form.querySelector("[name=layout]").value;
