@@ -210,6 +210,11 @@ class AppliedOffsets:
         self._progress = progress
         return stuck
 
+    def next_offset(self, tp: TopicPartition) -> int | None:
+        """The first offset of ``tp`` this worker's agent has not applied (None: not known yet)."""
+        ledger = self._ledgers.get(tp)
+        return None if ledger is None else ledger.next
+
     def reached(self, topic: str, partition: int) -> bool:
         """Whether this worker, holding the partition for ``settle_s`` at least, had applied every event its
         log held at the last check."""

@@ -29,7 +29,13 @@ from streamapp.api.routes import authorized, error_response
 from streamapp.app import jobs as job_records
 from streamapp.app import tasks
 from streamapp.app.catch_up import AppliedOffsets
-from streamapp.app.faust_fixes import BoundedShutdownWorker, SafeTableManager, quiet_repeats, resume_fetching
+from streamapp.app.faust_fixes import (
+    BoundedShutdownWorker,
+    SafeTableManager,
+    quiet_repeats,
+    refetch_from,
+    resume_fetching,
+)
 from streamapp.app.job_files import JobFiles
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
@@ -96,6 +102,7 @@ class Worker:
         self.pool = WorkPool(settings.pool_size)
         metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
         self.publisher = Publisher(app, settings, self.jobs.get)
+        self._stalls: dict[Any, int] = {}  # held input partition -> consecutive checks it applied nothing
         self.applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, self.held_inputs,
                                       upstream=self.topics.videos)
         cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
@@ -247,18 +254,44 @@ class Worker:
 
     async def _republish(self, record: Any) -> None:
         # The jobs table may only be written inside its agent's stream, so a skipped job-status event is
-        # published again (same key, same partition); folding it twice changes nothing.
+        # published again (same key, same partition); folding it twice changes nothing. Not a state older than
+        # the job's end, though: appended after the end, it would be an event after the end in the log (a fault
+        # run saw "exporting" republished after "done").
+        try:
+            value = orjson.loads(record.value or b"")
+        except orjson.JSONDecodeError:
+            value = None
+        if isinstance(value, dict) and value.get("type") == "job_status" \
+                and value.get("state") not in job_records.TERMINAL and await self._has_ended(value):
+            log.info("job %s has ended; its skipped %s event is not published again", value["job_id"], value["state"])
+            return
         await self.publisher.resend("job_status", record.key, record.value, record.partition)
+
+    async def _has_ended(self, event: dict[str, Any]) -> bool:
+        if self.publisher.after_end(event):
+            return True
+        logged = await self.read_log(event["job_id"])
+        return bool(logged and logged["state"] in job_records.TERMINAL)
 
     async def _take_in_record(self, record: Any) -> None:
         await self.take_in(record.topic, record.partition, record.offset, record.value)
 
     async def resume_stalled_partitions(self) -> None:
+        """A held input partition that applies nothing while its log holds more: first put it back in Faust's
+        active set; if that does not move it, seek it to the first offset not applied (faust_fixes)."""
         if self.app.rebalancing or getattr(self.app, "in_recovery", False):
             return
-        for tp in await self.applied.stalled((self.topics.videos, self.topics.job_status), held_for_s=STALL_CHECK_S):
-            state = resume_fetching(self.app.consumer, TP(tp.topic, tp.partition))
+        stalled = await self.applied.stalled((self.topics.videos, self.topics.job_status), held_for_s=STALL_CHECK_S)
+        self._stalls = {tp: self._stalls.get(tp, 0) + 1 for tp in stalled}
+        for tp in stalled:
             metrics.STALLED_PARTITIONS.labels(tp.topic).inc()
+            offset = self.applied.next_offset(tp)
+            if self._stalls[tp] >= 2 and offset is not None:
+                state = await refetch_from(self.app.consumer, TP(tp.topic, tp.partition), offset)
+                log.warning("%s[%d]: still nothing applied after a resume (%s); fetching again from offset %d",
+                            tp.topic, tp.partition, state, offset)
+                continue
+            state = resume_fetching(self.app.consumer, TP(tp.topic, tp.partition))
             log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again",
                         tp.topic, tp.partition, STALL_CHECK_S, state)
 

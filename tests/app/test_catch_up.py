@@ -187,5 +187,5 @@ def test_resume_fetching_puts_a_partition_back_in_faust_active_set() -> None:
 
     consumer = Consumer()
     state = resume_fetching(consumer, tp)
-    assert state == "active=False paused=True buffered=True assigned=True"
+    assert state == "active=False paused=True buffered=True assigned=True read_offset=None"
     assert tp in consumer._active_partitions and not consumer._paused_partitions and not consumer._buffered_partitions

@@ -42,3 +42,64 @@ def test_repeat_filter_lets_each_message_through_once_per_window_and_counts_the_
         (20.0, "Unable connect to node with id 111 (and 99 more like it in 10 s)"),
         (20.0, "Unable to update metadata (and 1 more like it in 10 s)"),
     ]
+
+
+class _ConsumerState:
+    """The attributes Faust's consumer keeps per partition, and its seek (which also sets the read offset)."""
+
+    def __init__(self, tp: TP) -> None:
+        self._active_partitions = {tp}
+        self._paused_partitions: set = set()
+        self._buffered_partitions: set = set()
+        self._read_offset = {tp: 41}
+        self.seeks: list[tuple[TP, int]] = []
+        self._assigned = {tp}
+
+    def assignment(self) -> set:
+        return self._assigned
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+        self._read_offset[tp] = offset
+
+
+def test_a_partition_a_resume_did_not_move_is_fetched_again_from_its_first_unapplied_offset() -> None:
+    import asyncio
+
+    from streamapp.app.faust_fixes import refetch_from
+
+    tp = TP("t.job-status", 3)
+    consumer = _ConsumerState(tp)
+    state = asyncio.run(refetch_from(consumer, tp, 12))
+    assert "read_offset=41" in state and "active=True" in state  # what held it, for the log
+    assert consumer.seeks == [(tp, 12)] and consumer._read_offset[tp] == 12
+
+
+def test_a_skipped_status_older_than_the_jobs_end_is_not_published_again() -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    import orjson
+
+    from streamapp.events import status_event
+
+    worker = create_app(Settings(broker="kafka://127.0.0.1:1")).streamapp_worker
+    sent: list[bytes] = []
+
+    async def resend(role, key, value, partition) -> None:  # noqa: ANN001
+        sent.append(value)
+
+    async def read_log(job_id: str) -> dict:
+        return {"job_id": job_id, "state": "done" if job_id == "ended" else "exporting"}
+
+    worker.publisher.resend = resend
+    worker.read_log = read_log
+
+    def skipped(job_id: str, state: str) -> SimpleNamespace:
+        value = orjson.dumps(status_event(job_id, state, "export"))
+        return SimpleNamespace(key=job_id.encode(), value=value, partition=3)
+
+    for record in (skipped("ended", "exporting"), skipped("live", "exporting"), skipped("ended", "done")):
+        asyncio.run(worker._republish(record))
+    assert [orjson.loads(v)["job_id"] + ":" + orjson.loads(v)["state"] for v in sent] == ["live:exporting",
+                                                                                          "ended:done"]
