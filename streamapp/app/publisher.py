@@ -8,6 +8,7 @@ agent reads; an invalid event goes to the dead-letter topic with the reason and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -46,6 +47,7 @@ class Publisher:
         self.channels = {role: app.topic(name(settings.topics), **raw) for role, name in ROLES.items()}
         self.ended = job_records.EndedJobs()
         self._record_of = record_of
+        self._locks: dict[str, asyncio.Lock] = {}  # job id -> the lock its sends take (while any waits)
 
     def after_end(self, event: dict[str, Any]) -> bool:
         """A non-terminal status for a job that has ended: published, it would move the log backwards."""
@@ -56,11 +58,6 @@ class Publisher:
 
     async def send(self, role: str, event: dict[str, Any], key: str | None = None, delivered: bool = False) -> None:
         events.validate(event)
-        if self.after_end(event):
-            log.info("job %s has ended; not publishing %s %s", event["job_id"], event["state"], event["stage"])
-            return
-        if job_records.ends_job(event):  # from now on, nothing non-terminal goes out for this job
-            self.ended.note(event["job_id"])
         value = orjson.dumps(event)
         limit = self.settings.max_event_bytes
         if len(value) > limit:  # no agent would accept it: fail the job, not the log
@@ -68,7 +65,19 @@ class Publisher:
                              code="event_too_large")
         topic = self.channels[role]
         key = key or event.get("job_id") or event.get("worker_id", "")
-        pending = await topic.send(key=key.encode(), value=value)
+        job_id = event.get("job_id")
+        # One job's events are checked and handed to the producer one at a time: a progress report checked before
+        # the job's end but handed over after it would land after the end in the log (seen in a scale-out run).
+        lock = self._locks.setdefault(job_id, asyncio.Lock()) if job_id else contextlib.nullcontext()
+        async with lock:
+            if self.after_end(event):
+                log.info("job %s has ended; not publishing %s %s", job_id, event["state"], event["stage"])
+                return
+            if job_records.ends_job(event):  # from now on, nothing non-terminal goes out for this job
+                self.ended.note(job_id)
+            pending = await topic.send(key=key.encode(), value=value)
+        if job_id and isinstance(lock, asyncio.Lock) and not lock.locked() and not getattr(lock, "_waiters", None):
+            self._locks.pop(job_id, None)
         if delivered:  # wait for the broker's acknowledgement, not just the producer's buffer
             await pending
         metrics.EVENTS.labels(topic.get_topic_name(), "out").inc()

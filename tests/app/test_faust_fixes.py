@@ -103,3 +103,38 @@ def test_a_skipped_status_older_than_the_jobs_end_is_not_published_again() -> No
         asyncio.run(worker._republish(record))
     assert [orjson.loads(v)["job_id"] + ":" + orjson.loads(v)["state"] for v in sent] == ["live:exporting",
                                                                                           "ended:done"]
+
+
+def test_a_progress_report_checked_before_a_jobs_end_is_handed_over_before_it() -> None:
+    """The worker's sends of one job are checked and handed to the producer one at a time."""
+    import asyncio
+
+    import orjson
+
+    from streamapp.events import status_event
+
+    publisher = create_app(Settings(broker="kafka://127.0.0.1:1")).streamapp_worker.publisher
+    log: list[str] = []
+
+    class SlowTopic:  # hands the message over only after yielding to the loop (as Faust's send may)
+        async def send(self, key: bytes, value: bytes):  # noqa: ANN201
+            event = orjson.loads(value)
+            await asyncio.sleep(0.05 if event["state"] == "exporting" else 0.0)  # the report is the slower one
+            log.append(f"{event['state']} {event['progress']}")
+            return asyncio.get_running_loop().create_future()
+
+        def get_topic_name(self) -> str:
+            return "t.job-status"
+
+    publisher.channels["job_status"] = SlowTopic()
+
+    async def scenario() -> None:
+        progress = asyncio.create_task(publisher.send("job_status", status_event("j", "exporting", "export",
+                                                                                 progress=0.5)))
+        await asyncio.sleep(0)  # the report has passed its check and is being handed over
+        await publisher.send("job_status", status_event("j", "done", "export", progress=1.0))
+        await progress
+        await publisher.send("job_status", status_event("j", "exporting", "export", progress=0.75))  # late
+
+    asyncio.run(scenario())
+    assert log == ["exporting 0.5", "done 1.0"]
