@@ -102,7 +102,6 @@ class Worker:
         self.pool = WorkPool(settings.pool_size)
         metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
         self.publisher = Publisher(app, settings, self.jobs.get)
-        self._stalls: dict[Any, int] = {}  # held input partition -> consecutive checks it applied nothing
         self.applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, self.held_inputs,
                                       upstream=self.topics.videos)
         cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
@@ -277,28 +276,21 @@ class Worker:
         await self.take_in(record.topic, record.partition, record.offset, record.value)
 
     async def resume_stalled_partitions(self) -> None:
-        """A held input partition that applies nothing while its log holds more: first put it back in Faust's
-        active set; if that does not move it, seek it to the first offset not applied (faust_fixes)."""
+        """A held input partition that applies nothing while its log holds more: put it back in Faust's active set
+        and seek it to its first unapplied offset (faust_fixes). Seen on the embedded broker after rebalances:
+        partitions active, not paused, never read (Faust's read offset None) until such a seek."""
         if self.app.rebalancing or getattr(self.app, "in_recovery", False):
             return
-        stalled = await self.applied.stalled((self.topics.videos, self.topics.job_status), held_for_s=STALL_CHECK_S)
-        self._stalls = {tp: self._stalls.get(tp, 0) + 1 for tp in stalled}
-        for tp in stalled:
+        for tp in await self.applied.stalled((self.topics.videos, self.topics.job_status), held_for_s=STALL_CHECK_S):
             metrics.STALLED_PARTITIONS.labels(tp.topic).inc()
+            faust_tp = TP(tp.topic, tp.partition)
+            state = resume_fetching(self.app.consumer, faust_tp)
             offset = self.applied.next_offset(tp)
-            if self._stalls[tp] >= 2 and offset is not None:
-                state = await refetch_from(self.app.consumer, TP(tp.topic, tp.partition), offset)
-                log.warning("%s[%d]: still nothing applied after a resume (%s); fetching again from offset %d",
-                            tp.topic, tp.partition, state, offset)
-                continue
-            state = resume_fetching(self.app.consumer, TP(tp.topic, tp.partition))
-            log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again",
-                        tp.topic, tp.partition, STALL_CHECK_S, state)
-
-    async def announce_page(self) -> None:
-        """Where this worker's page and API are (its port may have been picked at start)."""
-        host = self.settings.web_host if self.settings.web_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        log.info("page and API at http://%s:%d/", host, self.settings.web_port)
+            if offset is not None:
+                await refetch_from(self.app.consumer, faust_tp, offset)
+            log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again%s",
+                        tp.topic, tp.partition, STALL_CHECK_S, state,
+                        f" from offset {offset}" if offset is not None else "")
 
     # -- operations ----------------------------------------------------------------------------------
     async def sample_load(self) -> None:
