@@ -292,6 +292,11 @@ class Worker:
                         tp.topic, tp.partition, STALL_CHECK_S, state,
                         f" from offset {offset}" if offset is not None else "")
 
+    async def announce_page(self) -> None:
+        """Where this worker's page and API are (its port may have been picked at start)."""
+        host = self.settings.web_host if self.settings.web_host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        log.info("page and API at http://%s:%d/", host, self.settings.web_port)
+
     # -- operations ----------------------------------------------------------------------------------
     async def sample_load(self) -> None:
         sample = self.operations.sample()
