@@ -305,26 +305,30 @@ def done_with_edits(*edit_ids: str) -> dict[str, Any]:
                       for i, e in enumerate(edit_ids)]}
 
 
-def test_edits_apply_in_log_order_a_retry_holds_back_the_later_ones_and_a_lasting_fault_is_refused() -> None:
-    from streamapp.errors import TransientError
-
-    record = done_with_edits("e1", "e2", "e3")
-    runner = EditingRunner({"e1": [TransientError("pool process died", code="worker_process_died")],
-                            "e3": [KeyError("request")]})
+def run_edits(record: dict[str, Any], runner: EditingRunner, ticks: int = 60) -> None:
+    """The scheduler's edit ticks, with the table folding each outcome (an applied or refused edit leaves
+    the record's pending edits), until none is left or ``ticks`` have passed."""
     settings = Settings(retry_base_s=0.01, retry_cap_s=0.01, max_attempts=3)
 
     async def scenario() -> None:
         scheduler = Scheduler(settings, runner, lambda: [record], lambda p: True, capacity=lambda: 1)
-        for _ in range(50):
+        for _ in range(ticks):
             scheduler.start_edits(scheduler_module.time.time())
             await asyncio.sleep(0.02)
-            pending = [e for e in record["edits"] if e["edit_id"] not in runner.applied
-                       and e["edit_id"] not in {r[0] for r in runner.refused}]
-            record["edits"] = [e for e in record["edits"] if e in pending]  # the table folds each outcome
+            ended = set(runner.applied) | {r[0] for r in runner.refused}
+            record["edits"] = [e for e in record["edits"] if e["edit_id"] not in ended]
             if not record["edits"]:
                 break
 
     asyncio.run(scenario())
+
+
+def test_edits_apply_in_log_order_a_retry_holds_back_the_later_ones_and_a_lasting_fault_is_refused() -> None:
+    from streamapp.errors import TransientError
+
+    runner = EditingRunner({"e1": [TransientError("pool process died", code="worker_process_died")],
+                            "e3": [KeyError("request")]})
+    run_edits(done_with_edits("e1", "e2", "e3"), runner)
     assert runner.applied == ["e1", "e2"]  # e2 waited for e1's retry: never applied before it
     assert runner.refused == [("e3", "KeyError", 1)]  # not a passing fault: refused at once, with its reason
 
@@ -332,17 +336,6 @@ def test_edits_apply_in_log_order_a_retry_holds_back_the_later_ones_and_a_lastin
 def test_a_pool_failure_that_lasts_refuses_the_edit_after_the_attempts() -> None:
     from streamapp.errors import TransientError
 
-    record = done_with_edits("e1")
     runner = EditingRunner({"e1": [TransientError("pool process died", code="worker_process_died")] * 5})
-    settings = Settings(retry_base_s=0.01, retry_cap_s=0.01, max_attempts=3)
-
-    async def scenario() -> None:
-        scheduler = Scheduler(settings, runner, lambda: [record], lambda p: True, capacity=lambda: 1)
-        for _ in range(60):
-            scheduler.start_edits(scheduler_module.time.time())
-            await asyncio.sleep(0.02)
-            if runner.refused:
-                break
-
-    asyncio.run(scenario())
+    run_edits(done_with_edits("e1"), runner)
     assert runner.applied == [] and runner.refused == [("e1", "TransientError", 3)]
