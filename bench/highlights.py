@@ -33,9 +33,9 @@ from streamapp.analysis.narrative import traits  # noqa: E402
 from streamapp.analysis.topics import content_tokens  # noqa: E402
 from streamapp.stages.extract import AnalysisParams, Signals, extract  # noqa: E402
 from streamapp.stages.score import ClipOptions, score  # noqa: E402
+from tests.meaning_talk import GARDEN, GARDEN_KEYWORDS, talk_signals, talk_words  # noqa: E402
 from tests.meaning_talk import SECTIONS as HOME  # noqa: E402
 from tests.meaning_talk import UNSPOKEN_KEYWORDS as HOME_KEYWORDS  # noqa: E402
-from tests.meaning_talk import talk_signals, talk_words  # noqa: E402
 
 TALKS: dict[str, tuple[dict[str, list[str]], dict[str, str]]] = {
     "home": (HOME, HOME_KEYWORDS),
@@ -65,32 +65,7 @@ TALKS: dict[str, tuple[dict[str, list[str]], dict[str, str]]] = {
             "Remember to practise them on the plane before you land.",
         ],
     }, {"trains": "railway", "packing": "luggage", "language": "phrases"}),
-    "garden": ({
-        "soil": [
-            "What makes one garden thrive while the next one fails?",
-            "It starts underground, long before the first seed.",
-            "Worms and fungi turn dead leaves into food for roots.",
-            "A thick layer of compost keeps that life fed.",
-            "Never leave the ground bare over the winter.",
-            "That's why the best gardeners feed the earth, not the plants.",
-        ],
-        "water": [
-            "Here is the truth about watering your tomatoes.",
-            "A little every day teaches roots to stay shallow.",
-            "A deep soak twice a week sends them down.",
-            "Early morning is best, before the heat arrives.",
-            "Wet leaves at night invite mould and disease.",
-            "Try a simple drip line on a timer this summer.",
-        ],
-        "bees": [
-            "Three flowers will bring the bees back to your yard.",
-            "Lavender blooms for months and smells wonderful.",
-            "Borage feeds them from spring until autumn.",
-            "Wild clover in the lawn is a buffet for them.",
-            "Skip the sprays that harm every insect they touch.",
-            "So remember: a messy corner is a gift to the pollinators.",
-        ],
-    }, {"soil": "fertility", "water": "irrigation", "bees": "wildlife"}),
+    "garden": (GARDEN, GARDEN_KEYWORDS),
 }
 # More keywords per section, written down before any was tried, so a change of method is judged on words it
 # was not tuned on. Any whose stem the section says is dropped (it would be a match by string).

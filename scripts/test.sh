@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 touch .venv/.streamapp-installed
 .venv/bin/python -m streamapp.warm  # numba kernels compiled once, into the user cache
 # Debian packages the suite uses: redis-server (started by the suite when nothing answers on REDIS_URL),

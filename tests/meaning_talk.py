@@ -41,6 +41,34 @@ SECTIONS = {
     ],
 }
 UNSPOKEN_KEYWORDS = {"light": "sunlight", "money": "savings", "sleep": "insomnia", "food": "cooking"}
+# A second talk, three sections, and keywords its sections never say (bench/highlights.py scores both).
+GARDEN = {
+    "soil": [
+        "What makes one garden thrive while the next one fails?",
+        "It starts underground, long before the first seed.",
+        "Worms and fungi turn dead leaves into food for roots.",
+        "A thick layer of compost keeps that life fed.",
+        "Never leave the ground bare over the winter.",
+        "That's why the best gardeners feed the earth, not the plants.",
+    ],
+    "water": [
+        "Here is the truth about watering your tomatoes.",
+        "A little every day teaches roots to stay shallow.",
+        "A deep soak twice a week sends them down.",
+        "Early morning is best, before the heat arrives.",
+        "Wet leaves at night invite mould and disease.",
+        "Try a simple drip line on a timer this summer.",
+    ],
+    "bees": [
+        "Three flowers will bring the bees back to your yard.",
+        "Lavender blooms for months and smells wonderful.",
+        "Borage feeds them from spring until autumn.",
+        "Wild clover in the lawn is a buffet for them.",
+        "Skip the sprays that harm every insect they touch.",
+        "So remember: a messy corner is a gift to the pollinators.",
+    ],
+}
+GARDEN_KEYWORDS = {"soil": "fertility", "water": "irrigation", "bees": "wildlife"}
 SENTENCE_S = 4.0
 GAP_S = 0.6
 

@@ -62,8 +62,9 @@ def _empty_u8() -> np.ndarray:
 _SPANS = ("silences", "bursts", "black", "frozen")
 
 # Part of the cache key of a video's signals: raise it whenever extract's output for the same input and
-# settings changes, so that cached signals of an older streamapp are not reused (2: elisions joined).
-SIGNALS_VERSION = 2
+# settings changes, so that cached signals of an older streamapp are not reused (2: elisions joined;
+# 3: sentence vectors of e5 and MiniLM side by side).
+SIGNALS_VERSION = 3
 
 
 @dataclass
@@ -199,7 +200,7 @@ class Signals:
         }
 
 
-def _meaning(words: list[dict], use_embeddings: bool) -> tuple[np.ndarray, list[float]]:
+def _meaning(words: list[dict], use_embeddings: bool, language: str = "en") -> tuple[np.ndarray, list[float]]:
     """(sentence vectors, topic boundaries): by meaning when embeddings load, else by repeated words."""
     if use_embeddings:
         from streamapp.analysis import embeddings
@@ -207,10 +208,11 @@ def _meaning(words: list[dict], use_embeddings: bool) -> tuple[np.ndarray, list[
 
         sentences = split_sentences(words)
         try:
-            vectors = embeddings.embed_passages([s["text"] for s in sentences])
+            vectors = embeddings.embed_passages([s["text"] for s in sentences], language)
         except embeddings.EmbeddingsUnavailable as exc:
             log.warning("topics and steering by repeated words only: %s", exc.message)
         else:
+            embeddings.release()  # the pool process goes on to render: MiniLM's 90 MB need not stay
             return vectors.astype(np.float16), embedding_boundaries(sentences, vectors)
     return np.zeros((0, 0), dtype=np.float16), topic_boundaries(words, snap_to=sentence_starts(words))
 
@@ -489,7 +491,7 @@ def extract(
         timings["asr"] = time.perf_counter() - t0
         if words:
             t0 = time.perf_counter()
-            vectors, topics = _meaning(words, params.sentence_embeddings)
+            vectors, topics = _meaning(words, params.sentence_embeddings, language)
             timings["embeddings"] = time.perf_counter() - t0
 
     fps = info.fps

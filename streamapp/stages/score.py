@@ -585,6 +585,8 @@ def keyword_query(signals: Signals, keywords: tuple[str, ...]) -> KeywordQuery |
         return None
     from streamapp.analysis import embeddings
 
+    if np.asarray(signals.sentence_vectors).shape[1] != embeddings.DIM:
+        return None  # signals of an older streamapp, in another vector space: steering by string only
     try:
         return KeywordQuery(embeddings.embed_queries(list(keywords)), embeddings.generic_query_direction())
     except embeddings.EmbeddingsUnavailable:
