@@ -44,6 +44,11 @@ HANDOFF_TIMEOUT_S = 120.0
 CATCH_UP_TIMEOUT_S = 2.0
 # How often a job on a partition that stays behind has its own log read instead (start_from_log).
 LOG_CHECK_EVERY_S = 5.0
+# A live job that has not moved for this long is reported with the reason it waits (report_waiting).
+WAIT_REPORT_S = 60.0
+# Why a job may wait long without anything being wrong (report_waiting names the others).
+_NORMAL_WAITS = ("running", "retry pending", "cancelling", "its log says it ended", "another worker's partition",
+                 "its next state is on its way to the table")
 # How long a cancel waits for the job's work already running in the pool (one clip's render at most) before
 # it removes the job's files anyway.
 CANCEL_SETTLE_S = 120.0
@@ -108,6 +113,7 @@ class Scheduler:
         self.edits_done: dict[str, float] = {}  # edit id -> when this worker announced its outcome
         self.edit_retry: dict[str, tuple[int, float]] = {}  # edit id -> (failed attempts, next try at)
         self.edit_partitions: dict[str, int] = {}  # job id -> the partition its edits' task runs for
+        self._reported: dict[str, float] = {}  # job id -> when report_waiting last named it
 
     def owns(self, partition: int) -> bool | None:
         """Whether this worker holds job-status partition ``partition`` (so its jobs); None while a
@@ -120,23 +126,58 @@ class Scheduler:
         free = self._capacity() - len(self.running)
         if free <= 0:
             return []
-        ready = []
-        for record in self._records():
-            if not record or record["job_id"] in self.running or not runnable(record, now):
-                continue
-            if record["job_id"] in self.ended_in_log:
-                continue
-            partition = int(record.get("partition", -1))
-            if self._owns(partition) is not True or (caught_up_only and not self._applied_all(partition)):
-                continue
-            if now < self.retry_after.get(record["job_id"], 0.0):
-                continue
-            expected = self.handed_off.get(record["job_id"])
-            if expected and RANK[record["state"]] < expected[0] and now - expected[1] < HANDOFF_TIMEOUT_S:
-                continue
-            ready.append(record)
+        ready = [record for record in self._records()
+                 if record and self.waiting_reason(record, now, caught_up_only) is None]
         ready.sort(key=schedule_key)
         return ready[:free]
+
+    def waiting_reason(self, record: dict[str, Any], now: float, caught_up_only: bool = True) -> str | None:
+        """Why this live record is not started now (None: it may start, capacity allowing). The one statement
+        of the rules ``pick`` applies, so that a job that waits long can say why (``report_waiting``)."""
+        job_id = record["job_id"]
+        partition = int(record.get("partition", -1))
+        if job_id in self.running:
+            return "running"
+        if not runnable(record, now):
+            if float(record.get("retry_at") or 0.0) > now:
+                return "retry pending"
+            return "cancelling" if record.get("cancel_requested") else "its record lacks what its stage reads"
+        if job_id in self.ended_in_log:
+            return "its log says it ended"
+        owner = self._owns(partition)
+        if owner is not True:
+            return "another worker's partition" if owner is False else "ownership unknown (rebalance or recovery)"
+        if caught_up_only and not self._applied_all(partition):
+            return f"job-status[{partition}] not caught up"
+        if now < self.retry_after.get(job_id, 0.0):
+            return "retry pending"
+        expected = self.handed_off.get(job_id)
+        if expected and RANK[record["state"]] < expected[0] and now - expected[1] < HANDOFF_TIMEOUT_S:
+            return "its next state is on its way to the table"
+        return None
+
+    def report_waiting(self, now: float, after_s: float = WAIT_REPORT_S) -> list[str]:
+        """One line for each live job of this worker's partitions that has not moved for ``after_s`` and waits for
+        a reason nothing here is working on (a rule no one lifts shows here, not only as a stuck job); a backlog
+        waiting for pool slots, retries and hand-offs are normal and not reported. At most once per ``after_s``
+        a job."""
+        lines = []
+        free = len(self.running) < self._capacity()
+        for record in self._records():
+            if not record or record.get("state") not in STAGE_OF_STATE:
+                continue
+            job_id = record["job_id"]
+            still = now - float(record.get("updated_at") or now)
+            if still < after_s or now - self._reported.get(job_id, 0.0) < after_s:
+                continue
+            reason = self.waiting_reason(record, now)
+            if reason in _NORMAL_WAITS or (reason is None and not free):
+                continue
+            self._reported[job_id] = now
+            lines.append(f"job {job_id} has been {record['state']} for {still:.0f} s on job-status["
+                         f"{record.get('partition', -1)}]; waiting because: "
+                         f"{reason or 'nothing (a pool slot is free): it should have started'}")
+        return lines
 
     def forget_confirmations(self) -> None:
         """At an assignment: every record not folded since may have come from a short changelog recovery."""
@@ -185,8 +226,9 @@ class Scheduler:
         # Only a settled assignment without the partition means the job moved; a rebalance that keeps it
         # must not interrupt the work.
         self.release(lambda partition: self._owns(partition) is not False)
+        # Forget what is long past (never a task still running).
         for memo in (self.handed_off, self.retry_after, self._log_checked, self.cancels, self.edits,
-                     self.edits_done, self.edit_retry):  # forget what is long past (never a task still running)
+                     self.edits_done, self.edit_retry, self._reported):
             for key in [k for k, v in memo.items() if now - (v[1] if isinstance(v, tuple) else v) > 3600
                         and not (isinstance(v, tuple) and isinstance(v[0], asyncio.Task) and not v[0].done())]:
                 memo.pop(key, None)
@@ -194,6 +236,8 @@ class Scheduler:
         self.start_edits(now)
         for record in self.pick(now):
             self._start(record)
+        for line in self.report_waiting(now):
+            log.warning(line)
         metrics.POOL_BUSY.labels("all").set(len(self.running))
 
     def start_cancels(self, now: float) -> None:

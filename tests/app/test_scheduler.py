@@ -339,3 +339,30 @@ def test_a_pool_failure_that_lasts_refuses_the_edit_after_the_attempts() -> None
     runner = EditingRunner({"e1": [TransientError("pool process died", code="worker_process_died")] * 5})
     run_edits(done_with_edits("e1"), runner)
     assert runner.applied == [] and runner.refused == [("e1", "TransientError", 3)]
+
+
+def test_a_job_that_waits_long_for_a_rule_no_one_lifts_is_reported_with_the_reason() -> None:
+    now = 10_000.0
+    stale = now - 300
+    table = [
+        {**queued("unknown-owner", "normal", stale), "updated_at": stale, "partition": 1},
+        {**queued("behind", "normal", stale), "updated_at": stale, "partition": 2},
+        {**queued("fresh", "normal", now), "updated_at": now - 5, "partition": 2},
+        {**queued("elsewhere", "normal", stale), "updated_at": stale, "partition": 3},
+        {**queued("retrying", "normal", stale), "updated_at": stale, "partition": 0, "retry_at": now + 30},
+    ]
+    owners = {0: True, 1: None, 2: True, 3: False}
+    scheduler = Scheduler(Settings(), RecordingRunner(), lambda: table, lambda p: owners[p], capacity=lambda: 1,
+                          applied_all=lambda p: p != 2)
+    lines = scheduler.report_waiting(now)
+    assert len(lines) == 2, lines  # not the fresh job, not another worker's, not a pending retry
+    assert "unknown-owner" in lines[0] and "ownership unknown" in lines[0] and "300 s" in lines[0]
+    assert "behind" in lines[1] and "job-status[2] not caught up" in lines[1]
+    assert scheduler.report_waiting(now + 10) == []  # once per minute a job
+    # A minute on: named again, and so are the job that has now waited long too and the one whose retry is due.
+    again = scheduler.report_waiting(now + 61)
+    assert [line.split()[1] for line in again] == ["unknown-owner", "behind", "fresh", "retrying"], again
+    assert "should have started" in again[3]
+    # The same job behind a full pool is an ordinary backlog.
+    busy = Scheduler(Settings(), RecordingRunner(), lambda: table, lambda p: True, capacity=lambda: 0)
+    assert busy.report_waiting(now) == []
