@@ -114,14 +114,12 @@ def f1(found_frames: list[int], truth: list[dict]) -> tuple[float, int, int, int
 
 
 def ours(path: str) -> tuple[list[int], float, int]:
-    from streamapp.media.probe import probe
-    from streamapp.stages.extract import AnalysisParams, _Progress, _video_pass
+    from streamapp.stages.shots import detect_shots
 
     t = time.perf_counter()
-    duration_s = probe(path).duration_s  # as extract does: the pieces are planned on it
-    pic = _video_pass(path, AnalysisParams(faces=False), FPS, duration_s, _Progress(None), 1.0)
+    found = detect_shots(path)
     dt = time.perf_counter() - t
-    return [int(round(c * FPS)) for c in pic.cuts_s], dt, len(pic.times_s)
+    return [int(round(shot.start_s * FPS)) for shot in found.shots[1:]], dt, found.frames
 
 
 def pyscenedetect(path: str, which: str, backend: str) -> tuple[list[int], float, int]:

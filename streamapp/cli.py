@@ -1,4 +1,4 @@
-"""The ``streamapp`` command: process, worker, submit, status, cancel, topics, broker.
+"""The ``streamapp`` command: process, analyze, shots, worker, submit, status, cancel, edit, topics, broker.
 
 The CLI only calls into the package: transport for the broker, client for events, app for the worker.
 """
@@ -418,6 +418,33 @@ def analyze(
     for candidate in report["candidates"]:
         table.add_row(f"{candidate['start_s']:.2f}", f"{candidate['end_s']:.2f}", f"{candidate['score']:.1f}",
                       candidate["reason"])
+    stdout_console().print(table)
+
+
+@app.command()
+def shots(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the shots as JSON on stdout.")] = False,
+) -> None:
+    """List the shots of one video (hard cuts and gradual transitions), as clips snap to them; no broker needed."""
+    from streamapp.stages.analyze import analysis_params
+    from streamapp.stages.shots import detect_shots
+
+    settings = load_settings()
+    try:
+        found = detect_shots(video, analysis_params(settings))
+    except StreamappError as exc:
+        die(f"{video}: {exc.code}: {exc.message}", EXIT_JOB_FAILED)
+        raise
+    if as_json:
+        sys.stdout.write(orjson.dumps(found.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table(title=f"{video.name}: {found.duration_s:.1f} s, {len(found.shots)} shots")
+    for column in ("shot", "start", "end", "length", "begins with"):
+        table.add_column(column)
+    for number, shot in enumerate(found.shots, 1):
+        table.add_row(str(number), f"{shot.start_s:.3f}", f"{shot.end_s:.3f}", f"{shot.end_s - shot.start_s:.3f}",
+                      shot.begins_with)
     stdout_console().print(table)
 
 

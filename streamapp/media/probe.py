@@ -99,8 +99,9 @@ def _require_footage(container: av.container.InputContainer, video: av.video.str
         raise InputError(f"not a video: {name} is a still image", code="input_not_video")
 
 
-def probe(path: str | Path) -> SourceInfo:
-    """Check that ``path`` is a readable video and describe it.
+def probe(path: str | Path, hash_file: bool = True) -> SourceInfo:
+    """Check that ``path`` is a readable video and describe it (``hash_file`` False: no SHA-256, which reads
+    the whole file; ``sha256`` is then "").
 
     Raises InputError with code input_missing, input_empty, input_not_video or no_video_stream.
     """
@@ -141,7 +142,7 @@ def probe(path: str | Path) -> SourceInfo:
         duration_s = _demuxed_end_s(path, index)
     return SourceInfo(
         path=path,
-        sha256=file_sha256(path),
+        sha256=file_sha256(path) if hash_file else "",
         duration_s=duration_s,
         width=width,
         height=height,

@@ -284,6 +284,12 @@ def _video_pass(
     return analyzer.finish(params.cut_min_diff, params.cut_ratio, params.min_shot_s, fps)
 
 
+def picture_pass(path: str, params: AnalysisParams, info: SourceInfo,
+                 on_progress: Callable[[float], None] | None = None):  # -> PictureSignals
+    """The picture's signals alone (shots, motion, black and frozen spans, faces when ``params.faces``)."""
+    return _video_pass(path, params, info.fps, info.duration_s, _Progress(on_progress), 1.0)
+
+
 def _run_side_by_side(work: Callable[[int], PictureAnalyzer], count: int,
                       failed: threading.Event) -> list[PictureAnalyzer]:
     """``work(i)`` for i in range(count), each in its own thread (the caller's takes piece 0); the first
@@ -432,7 +438,7 @@ def extract(
     video_share, audio_end = (0.55, 0.65) if asr is not None else (_VIDEO_SHARE, 1.0)
 
     t0 = time.perf_counter()
-    info = info or probe(path)
+    info = info or probe(path, hash_file=False)  # extract reads no hash: the caller's cache key has it
     timings["probe"] = time.perf_counter() - t0
 
     # The audio pass runs in a worker thread, overlapping the video decode: PyAV decodes and resamples
