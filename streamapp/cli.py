@@ -37,7 +37,6 @@ from streamapp.media.fetch import is_url
 from streamapp.options import CAPTION_STYLES, check_options, merge_options
 from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
-from streamapp.stages.export import check_changes
 from streamapp.transport.admin import ensure_topics, partition_counts
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
 from streamapp.transport.topics import Topics
@@ -616,6 +615,8 @@ def edit(
 ) -> None:
     """Change a done job's clip and render it again: the job's worker writes the new version beside the old one
     and points the manifest at it. Exit 0 once it is rendered (or asked, with --wait 0)."""
+    from streamapp.stages.export import check_changes  # here, not above: it loads the analysis kernels
+
     quiet_client_logs()
     if not JOB_ID.fullmatch(job_id):
         die(f"no job {job_id!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
