@@ -29,7 +29,7 @@ class PictureSignals:
     """Per-frame arrays and the events found in them (times in seconds of media time)."""
 
     times_s: np.ndarray
-    motion: np.ndarray  # mean abs luma diff to the previous frame (0..255 scale)
+    motion: np.ndarray  # mean abs luma diff to the previous (decoded) frame (0..255 scale)
     span_diff: np.ndarray  # mean abs luma diff to the frame k back
     brightness: np.ndarray  # mean luma
     cuts_s: list[float]  # all shot boundaries (hard and gradual), sorted
@@ -54,12 +54,15 @@ class PictureAnalyzer:
         self.dk: list[float] = []
         self.mean: list[float] = []
         self.std: list[float] = []
+        # Per frame, what says whether the picture stood still: -1 for a decoded frame (its d1 decides), else a
+        # coarse decode's blend's neighbour difference (media/coarse.py).
+        self.still: list[float] = []
         self.detect_faces = detect_faces
         self.face_t: list[float] = []
         self.face_n: list[int] = []
         self.face_a: list[float] = []
 
-    def add(self, t_s: float, grey: np.ndarray, face_grey: np.ndarray | None = None) -> None:
+    def add(self, t_s: float, grey: np.ndarray, face_grey: np.ndarray | None = None, still_diff: float = -1.0) -> None:
         prev = self.ring[-1] if self.ring else grey
         older = self.ring[0] if self.ring else grey
         if prev.shape != grey.shape:  # mid-stream size change: restart the comparison
@@ -71,6 +74,7 @@ class PictureAnalyzer:
         self.dk.append(dk if len(self.ring) >= self.k else 0.0)
         self.mean.append(m)
         self.std.append(s)
+        self.still.append(still_diff)
         self.ring.append(grey)
         if len(self.ring) > self.k:
             self.ring.pop(0)
@@ -102,6 +106,7 @@ class PictureAnalyzer:
         self.dk += after.dk
         self.mean += after.mean
         self.std += after.std
+        self.still += after.still
         self.head = (self.head + after.head)[: self.k]
         self.ring = (self.ring + after.ring)[-self.k:]
         self.face_t += after.face_t
@@ -133,12 +138,17 @@ class PictureAnalyzer:
         cuts, gradual_kept = merge_boundaries(hard, gradual, min_gap_s=max(min_shot_s, GRADUAL_SPAN_S))
         frame_s = 1.0 / fps if fps > 0 else 0.04
         black_mask = (mean < BLACK_MEAN) & (std < BLACK_STD)
-        frozen_mask = (d1 < FROZEN_DIFF) & ~black_mask
+        # Motion between decoded frames: in a coarse decode's calm stretch, the difference between the decoded
+        # frames around each blended one (a blend splits that change over its steps, while a still shot's
+        # compression noise, most of what moves there, does not shrink with fewer steps).
+        still = np.asarray(self.still, dtype=np.float32)
+        motion = np.where(still < 0, d1, still).astype(np.float32)
+        frozen_mask = (motion < FROZEN_DIFF) & ~black_mask
         if frozen_mask.size:
             frozen_mask[0] = False
         return PictureSignals(
             times_s=t,
-            motion=d1,
+            motion=motion,
             span_diff=dk,
             brightness=mean,
             cuts_s=cuts,

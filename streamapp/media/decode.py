@@ -12,13 +12,24 @@ import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from streamapp.kernels.shrink import LUMA_PLANE_FORMATS, shrink_luma
+from streamapp.media.coarse import (
+    JUDGE_GROUPS,
+    MAX_ACTIVE_SHARE,
+    MAX_GROUP_FRAMES,
+    MIN_DURATION_S,
+    Decoded,
+    GroupPlanner,
+    active,
+    blend,
+    skips_frames,
+)
 from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
 
 log = logging.getLogger(__name__)
@@ -64,6 +75,9 @@ class AnalysisFrame(NamedTuple):
     t_s: float  # media time from PTS (seconds from the video stream's start)
     grey: np.ndarray  # uint8 (height, w): display orientation and aspect
     face_grey: np.ndarray | None  # uint8 (face_height, w'), only on face-sampling frames
+    # A coarse decode's blended frame (media/coarse.py): how much its two decoded neighbours differ, which is
+    # what says whether the picture stood still there. -1 for a decoded frame.
+    still_diff: float = -1.0
 
 
 def frame_rotation(frame: av.VideoFrame) -> int:
@@ -197,6 +211,7 @@ def iter_video_frames(
     start_s: float = 0.0,
     stop_s: float | None = None,
     threads: int | None = None,
+    coarse: bool = False,
 ) -> Iterator[AnalysisFrame]:
     """Stream every decodable frame as an AnalysisFrame; memory stays one frame whatever the length.
 
@@ -207,58 +222,259 @@ def iter_video_frames(
     area averages of the decoder's own Y plane (kernels.shrink; ~2x cheaper than swscale's AREA pass,
     same values within a grey level). Times come from PTS (variable frame rate safe); frames whose time
     does not advance are dropped.
+    ``coarse`` decodes reference frames first and every frame only where the picture changes (media/coarse.py);
+    the frames of calm stretches are blends of their decoded neighbours. Memory then holds one group of pictures.
 
     ``start_s``/``stop_s`` decode one piece, [start_s, stop_s): a keyframe time from ``keyframe_starts``
     to start at, so that pieces decoded side by side join exactly. ``threads`` sets the decoder's
     thread count (default: one per core).
     """
-    with av.open(str(path)) as container:
-        stream = pick_video_stream(container)
+    with _open_video(path, fast, threads) as (container, stream):
         if stream is None:
             return
-        # Frame + slice threading: the decoder is most of the cost of analysis. One thread per core
-        # (FFmpeg's automatic count is cores + 1: on 2 cores the third thread only adds overhead).
-        stream.thread_type = "AUTO"
-        with contextlib.suppress(Exception):
-            stream.codec_context.thread_count = threads or usable_cores()
-        if fast:
+        out = _Emitter(stream, height, face_height, face_every_s, start_s, stop_s)
+        if coarse and skips_frames(stream) and stream.time_base is not None:
+            yield from _coarse_frames(path, container, stream, out, fast)
+            return
+        if start_s > 0:
+            out.seek(container, stream, start_s)
+        for packet in demux_safely(container, stream):
+            for frame in _decode_safely(packet):
+                emitted = out.frame(frame)
+                if emitted is _STOP:
+                    return
+                if emitted is not None:
+                    yield emitted
+
+
+_STOP = object()  # _Emitter's answer once a frame lies past the piece
+
+
+@contextlib.contextmanager
+def _open_video(path: str | Path, fast: bool, threads: int | None) -> Iterator[tuple[Any, Any]]:
+    """The container and its video stream (None when there is none), set up for analysis."""
+    with av.open(str(path)) as container:
+        stream = pick_video_stream(container)
+        if stream is not None:
+            # Frame + slice threading: the decoder is most of the cost of analysis. One thread per core
+            # (FFmpeg's automatic count is cores + 1: on 2 cores the third thread only adds overhead).
+            stream.thread_type = "AUTO"
             with contextlib.suppress(Exception):
-                stream.codec_context.options = {"skip_loop_filter": "all"}
-        tb = float(stream.time_base)  # a float: Fraction arithmetic per frame costs more than the kernels
-        start = stream_start_s(stream)
-        fps = stream_fps(stream) or 25.0
+                stream.codec_context.thread_count = threads or usable_cores()
+            if fast:
+                with contextlib.suppress(Exception):
+                    stream.codec_context.options = {"skip_loop_filter": "all"}
+        yield container, stream
+
+
+class _Emitter:
+    """Turns decoded frames of one piece into AnalysisFrames: media times from PTS, strictly increasing, inside
+    [start_s, stop_s), small grey pictures, and a face picture on the first frame of each face slot."""
+
+    def __init__(self, stream: Any, height: int, face_height: int, face_every_s: float, start_s: float,
+                 stop_s: float | None) -> None:
+        self.tb = float(stream.time_base) if stream.time_base is not None else 0.0  # floats: cheaper than Fraction
+        self.origin = stream_start_s(stream)
+        self.fps = stream_fps(stream) or 25.0
         sar = stream_sar(stream)
         # One shrinker per output size: sizes are worked out once, and the swscale fallback (formats
         # without an 8-bit luma plane) keeps one scaler context instead of building one per frame.
-        small_fmt, face_fmt = _Shrinker(height, sar), _Shrinker(max(face_height, 1), sar)
-        rotation: int | None = None
-        last_t: float | None = None
-        face_slot = -1
-        if start_s > 0:
-            # Rounded, not truncated: a target one tick before the keyframe would land on the one before.
-            container.seek(round((start_s + start) / tb), stream=stream, backward=True, any_frame=False)
+        self.small, self.face_fmt = _Shrinker(height, sar), _Shrinker(max(face_height, 1), sar)
+        self.face_height, self.face_every_s = face_height, face_every_s
+        self.start_s, self.stop_s = start_s, stop_s
+        self.rotation: int | None = None
+        self.last_t: float | None = None
+        self.face_slot = -1
+
+    def seek(self, container: Any, stream: Any, t_s: float) -> None:
+        """To the keyframe at or before ``t_s``."""
+        # Rounded, not truncated: a target one tick before the keyframe would land on the one before.
+        container.seek(round((t_s + self.origin) / self.tb), stream=stream, backward=True, any_frame=False)
+
+    def time_of(self, frame: av.VideoFrame, after: float | None) -> float:
+        # No timestamp at all: assume the nominal rate after the previous frame.
+        if frame.pts is None:
+            return 0.0 if after is None else after + 1.0 / self.fps
+        return frame.pts * self.tb - self.origin
+
+    def reduce(self, frame: av.VideoFrame) -> np.ndarray:
+        if self.rotation is None:
+            self.rotation = frame_rotation(frame)
+        return self.small(frame, self.rotation)
+
+    def face_picture(self, frame: av.VideoFrame) -> np.ndarray:
+        if self.rotation is None:
+            self.rotation = frame_rotation(frame)
+        return self.face_fmt(frame, self.rotation)
+
+    def new_face_slot(self, t_s: float, slot: int) -> bool:
+        """Whether a frame at ``t_s`` opens a face slot after ``slot`` (a fixed grid of media time, so pieces
+        decoded apart sample the same frames as one pass)."""
+        return self.face_height > 0 and int(t_s // self.face_every_s) > slot
+
+    def frame(self, frame: av.VideoFrame) -> Any:
+        """The AnalysisFrame for a decoded frame, None to drop it, _STOP once past the piece."""
+        t = self.time_of(frame, self.last_t)
+        keep = self._placed(t)
+        if keep is not True:
+            return keep
+        face = None
+        if self.new_face_slot(t, self.face_slot):
+            face = self.face_picture(frame)
+            self.face_slot = int(t // self.face_every_s)
+        return AnalysisFrame(t, self.reduce(frame), face)
+
+    def reduced(self, t_s: float, grey: np.ndarray, face: np.ndarray | None, still_diff: float = -1.0) -> Any:
+        """The AnalysisFrame for an already reduced frame (coarse decode), None to drop it, _STOP past the piece;
+        its face picture is kept only when it opens a slot."""
+        keep = self._placed(t_s)
+        if keep is not True:
+            return keep
+        if face is not None and self.new_face_slot(t_s, self.face_slot):
+            self.face_slot = int(t_s // self.face_every_s)
+        else:
+            face = None
+        return AnalysisFrame(t_s, grey, face, still_diff)
+
+    def _placed(self, t: float) -> Any:
+        if self.last_t is not None and t <= self.last_t:
+            return None  # duplicate or out-of-order timestamp: keep the time line strictly increasing
+        if t < self.start_s:
+            return None  # leading pictures of an open GOP belong to the piece before
+        if self.stop_s is not None and t >= self.stop_s:
+            return _STOP  # frames come out in display order: the rest belong to the next piece
+        self.last_t = t
+        return True
+
+
+def _coarse_frames(path: str | Path, container: Any, stream: Any, out: _Emitter, fast: bool
+                   ) -> Iterator[AnalysisFrame]:
+    """media/coarse.py's decode of one piece: reference frames through ``container``, groups that change decoded
+    again in full through a second container opened on first need."""
+    stream.codec_context.skip_frame = "NONREF"
+    planner = GroupPlanner()
+    fine = _FineDecoder(path, fast, out)
+    coarse_slot = -1  # face slots among the coarse pass's own frames
+    if out.start_s > 0:
+        out.seek(container, stream, out.start_s)
+    last: float | None = None
+    try:
         for packet in demux_safely(container, stream):
+            if packet.pts is None:
+                yield from fine.rest(planner.decoded[0].t_s if planner.decoded else out.start_s)
+                return  # no packet times to place skipped frames on: decode in full
+            planner.packet(packet.pts * out.tb - out.origin, packet.is_keyframe)
             for frame in _decode_safely(packet):
-                if rotation is None:
-                    rotation = frame_rotation(frame)
-                # No timestamp at all: assume the nominal rate after the previous frame.
-                guess = 0.0 if last_t is None else last_t + 1.0 / fps
-                t = guess if frame.pts is None else frame.pts * tb - start
-                if last_t is not None and t <= last_t:
-                    continue  # duplicate or out-of-order timestamp: keep the time line strictly increasing
-                if t < start_s:
-                    continue  # leading pictures of an open GOP belong to the piece before
-                if stop_s is not None and t >= stop_s:
-                    return  # frames come out in display order: the rest belong to the next piece
-                last_t = t
-                grey = small_fmt(frame, rotation)
+                t = out.time_of(frame, last)
+                last = t
                 face = None
-                # The first frame of each face_every_s slot of media time: a fixed grid, so pieces
-                # decoded apart sample the same frames as one pass.
-                if face_height > 0 and int(t // face_every_s) > face_slot:
-                    face = face_fmt(frame, rotation)
-                    face_slot = int(t // face_every_s)
-                yield AnalysisFrame(t, grey, face)
+                if out.new_face_slot(t, coarse_slot):
+                    face, coarse_slot = out.face_picture(frame), int(t // out.face_every_s)
+                planner.frame(Decoded(t, out.reduce(frame), face))
+            for emitted in _finished_groups(planner, fine, out, final=False):
+                if emitted is _STOP:
+                    return
+                yield emitted
+            if planner.held() > MAX_GROUP_FRAMES:
+                yield from fine.rest(planner.decoded[0].t_s if planner.decoded else (last or out.start_s))
+                return
+        for emitted in _finished_groups(planner, fine, out, final=True):
+            if emitted is _STOP:
+                return
+            yield emitted
+    finally:
+        fine.close()
+        log.debug("coarse decode of [%.1f, %s): %d groups, %d decoded again in full, %d frames blended",
+                  out.start_s, out.stop_s, planner.groups, planner.active_groups, planner.blended)
+
+
+def coarse_worthwhile(path: str | Path, duration_s: float) -> bool:
+    """Whether a coarse decode saves time on this file: long enough, its frames skippable, and at most half of
+    its first JUDGE_GROUPS groups changing (judged on those groups' reference frames, a few seconds of work)."""
+    if duration_s < MIN_DURATION_S:
+        return False
+    with _open_video(path, True, None) as (container, stream):
+        if stream is None or stream.time_base is None or not skips_frames(stream):
+            return False
+        stream.codec_context.skip_frame = "NONREF"
+        out = _Emitter(stream, 64, 0, 1.0, 0.0, None)
+        planner = GroupPlanner()
+        last: float | None = None
+        skipped = changing = 0
+        for packet in demux_safely(container, stream):
+            if packet.pts is None:
+                return False
+            planner.packet(packet.pts * out.tb - out.origin, packet.is_keyframe)
+            for frame in _decode_safely(packet):
+                last = out.time_of(frame, last)
+                planner.frame(Decoded(last, out.reduce(frame)))
+            for _, _, times, decoded, next_key, _ in planner.ready():
+                skipped += len(decoded) < len(times)
+                changing += active(decoded, next_key)
+            if planner.groups >= JUDGE_GROUPS or planner.held() > MAX_GROUP_FRAMES:
+                break
+        groups = max(planner.groups, 1)
+        return skipped > 0 and changing <= MAX_ACTIVE_SHARE * groups
+
+
+def _finished_groups(planner: GroupPlanner, fine: _FineDecoder, out: _Emitter, final: bool) -> Iterator[Any]:
+    for start, stop, times, decoded, next_key, before in planner.ready(final):
+        if len(decoded) < len(times) and active(decoded, next_key):
+            planner.active_groups += 1
+            yield from fine.group(start, stop)
+            continue
+        planner.blended += len(times) - len(decoded)
+        for frame in blend(times, decoded, next_key, before) if len(decoded) < len(times) else decoded:
+            emitted = out.reduced(frame.t_s, frame.grey, frame.face, frame.still_diff)
+            if emitted is not None:
+                yield emitted
+                if emitted is _STOP:
+                    return
+
+
+class _FineDecoder:
+    """Every frame of a stretch of the piece, for groups the coarse pass found changing: a container of its own,
+    opened on first need, single-threaded like the pieces' decoders."""
+
+    def __init__(self, path: str | Path, fast: bool, out: _Emitter) -> None:
+        self.path, self.fast, self.out = path, fast, out
+        self._opened: Any = None
+        self.container: Any = None
+        self.stream: Any = None
+
+    def _open(self) -> None:
+        if self.container is None:
+            self._opened = _open_video(self.path, self.fast, 1)
+            self.container, self.stream = self._opened.__enter__()
+
+    def group(self, start_s: float, stop_s: float | None) -> Iterator[Any]:
+        """Frames of [start_s, stop_s) decoded in full (from the keyframe at start_s)."""
+        self._open()
+        self.out.seek(self.container, self.stream, start_s)
+        for packet in demux_safely(self.container, self.stream):
+            for frame in _decode_safely(packet):
+                t = self.out.time_of(frame, self.out.last_t)
+                if t < start_s - 1e-9:
+                    continue
+                if stop_s is not None and t >= stop_s - 1e-9:
+                    return
+                emitted = self.out.frame(frame)
+                if emitted is not None:
+                    yield emitted
+                    if emitted is _STOP:
+                        return
+
+    def rest(self, start_s: float) -> Iterator[AnalysisFrame]:
+        """Every frame from the keyframe at or before ``start_s`` to the end of the piece."""
+        for emitted in self.group(start_s, None):
+            if emitted is _STOP:
+                return
+            yield emitted
+
+    def close(self) -> None:
+        if self._opened is not None:
+            self._opened.__exit__(None, None, None)
+            self._opened = None
 
 
 def iter_analysis_frames(path: str | Path, height: int = 64) -> Iterator[tuple[float, np.ndarray]]:

@@ -21,7 +21,13 @@ from streamapp.errors import MediaError
 from streamapp.fileio import temp_path_for
 from streamapp.kernels.frame_diff import DEFAULT_MIN_DIFF, DEFAULT_RATIO
 from streamapp.kernels.loudness import KWeightedMeter, hop_samples, momentary_lufs, rms_envelope_db, silences
-from streamapp.media.decode import iter_audio_blocks, iter_video_frames, keyframe_starts, usable_cores
+from streamapp.media.decode import (
+    coarse_worthwhile,
+    iter_audio_blocks,
+    iter_video_frames,
+    keyframe_starts,
+    usable_cores,
+)
 from streamapp.media.probe import SourceInfo, probe
 
 log = logging.getLogger(__name__)
@@ -48,6 +54,9 @@ class AnalysisParams:
     face_every_s: float = 1.0  # 1 sample a second: faces stay on screen for seconds; keeps the cost ~5 %
     fast_decode: bool = True  # skip the decoder's deblocking filter (invisible at 64 px, ~20 % faster)
     parallel_decode: bool = True  # decode pieces of the file side by side, one per core
+    # Reference frames first, every frame only where the picture changes (media/coarse.py): about half the
+    # decode on talks; the same cuts on their exact frames.
+    coarse_decode: bool = True
     sentence_embeddings: bool = True  # meaning-based topics and steering (analysis/embeddings.py)
 
 
@@ -248,6 +257,7 @@ def _video_pass(
     # One piece per core: more pieces cost more seeks than their better balance saves (measured on 25 s files).
     use_pieces = cores > 1 and params.parallel_decode and duration_hint > 0
     starts = keyframe_starts(path, cores, duration_hint) if use_pieces else [0.0]
+    coarse = params.coarse_decode and coarse_worthwhile(path, duration_hint)  # once per file: pieces decode alike
     stops: list[float | None] = [*starts[1:], None]
     done = [0.0] * len(starts)  # media seconds analysed per piece, for progress
     lock = threading.Lock()
@@ -258,11 +268,11 @@ def _video_pass(
         frames = iter_video_frames(
             path, params.analysis_height, face_height=params.face_height if params.faces else 0,
             face_every_s=params.face_every_s, fast=params.fast_decode, start_s=starts[piece],
-            stop_s=stops[piece], threads=1 if len(starts) > 1 else cores,
+            stop_s=stops[piece], threads=1 if len(starts) > 1 else cores, coarse=coarse,
         )
         for f in frames:
             # Only the last k small frames are kept inside the analyzer: memory does not grow with the video.
-            analyzer.add(f.t_s, f.grey, f.face_grey)
+            analyzer.add(f.t_s, f.grey, f.face_grey, f.still_diff)
             if failed.is_set():
                 raise _Cancelled
             if duration_hint > 0:
