@@ -22,6 +22,10 @@ from streamapp.kernels.frame_diff import (
 )
 
 GRADUAL_SPAN_S = 0.6  # the k-frame difference spans this long: the length of a typical dissolve
+# A face sample whose 64-px picture differs from the last detected one by less than this (mean abs, 0-255) takes
+# that detection's result instead of running the detector again: a still camera on a talk changes less. The
+# chain restarts at every keyframe, where pieces of a file decoded side by side start, so they agree with one pass.
+FACE_REUSE_DIFF = 1.0
 
 
 @dataclass
@@ -61,8 +65,10 @@ class PictureAnalyzer:
         self.face_t: list[float] = []
         self.face_n: list[int] = []
         self.face_a: list[float] = []
+        self._face_anchor: tuple[np.ndarray, int, float] | None = None  # last detection: 64-px picture, count, area
 
-    def add(self, t_s: float, grey: np.ndarray, face_grey: np.ndarray | None = None, still_diff: float = -1.0) -> None:
+    def add(self, t_s: float, grey: np.ndarray, face_grey: np.ndarray | None = None, still_diff: float = -1.0,
+            keyframe: bool = False) -> None:
         prev = self.ring[-1] if self.ring else grey
         older = self.ring[0] if self.ring else grey
         if prev.shape != grey.shape:  # mid-stream size change: restart the comparison
@@ -80,8 +86,10 @@ class PictureAnalyzer:
             self.ring.pop(0)
         if len(self.head) < self.k:
             self.head.append(grey)
+        if keyframe:
+            self._face_anchor = None
         if face_grey is not None and self.detect_faces:
-            self._faces(t_s, face_grey)
+            self._faces(t_s, face_grey, grey)
 
     def extend(self, after: PictureAnalyzer) -> None:
         """Append what ``after`` analysed: the piece of video that follows ours, analysed apart.
@@ -113,17 +121,24 @@ class PictureAnalyzer:
         self.face_n += after.face_n
         self.face_a += after.face_a
 
-    def _faces(self, t_s: float, grey: np.ndarray) -> None:
+    def _faces(self, t_s: float, face_grey: np.ndarray, grey: np.ndarray) -> None:
         from streamapp.vision.faces import detect_faces
 
-        try:
-            found = detect_faces(grey, min_size_frac=0.1)
-        except Exception:  # a detector failure must not sink the analysis; record "unknown" as none
-            found = []
+        anchor = self._face_anchor
+        if anchor is not None and anchor[0].shape == grey.shape and \
+                frame_stats(anchor[0], grey, anchor[0])[0] < FACE_REUSE_DIFF:
+            count, share = anchor[1], anchor[2]
+        else:
+            try:
+                found = detect_faces(face_grey, min_size_frac=0.1)
+            except Exception:  # a detector failure must not sink the analysis; record "unknown" as none
+                found = []
+            area = face_grey.shape[0] * face_grey.shape[1]
+            count, share = len(found), (found[0].area / area if found and area else 0.0)
+            self._face_anchor = (grey, count, share)
         self.face_t.append(t_s)
-        self.face_n.append(len(found))
-        area = grey.shape[0] * grey.shape[1]
-        self.face_a.append(found[0].area / area if found and area else 0.0)
+        self.face_n.append(count)
+        self.face_a.append(share)
 
     def finish(
         self, cut_min_diff: float, cut_ratio: float, min_shot_s: float, fps: float

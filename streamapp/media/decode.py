@@ -78,6 +78,7 @@ class AnalysisFrame(NamedTuple):
     # A coarse decode's blended frame (media/coarse.py): how much its two decoded neighbours differ, which is
     # what says whether the picture stood still there. -1 for a decoded frame.
     still_diff: float = -1.0
+    keyframe: bool = False  # the demuxer marks its packet as a keyframe (pieces of a file start at these)
 
 
 def frame_rotation(frame: av.VideoFrame) -> int:
@@ -239,6 +240,7 @@ def iter_video_frames(
         if start_s > 0:
             out.seek(container, stream, start_s)
         for packet in demux_safely(container, stream):
+            out.packet(packet)
             for frame in _decode_safely(packet):
                 emitted = out.frame(frame)
                 if emitted is _STOP:
@@ -285,6 +287,11 @@ class _Emitter:
         self.rotation: int | None = None
         self.last_t: float | None = None
         self.face_slot = -1
+        self.keys: set[float] = set()  # media times of keyframe packets demuxed so far
+
+    def packet(self, packet: av.Packet) -> None:
+        if packet.is_keyframe and packet.pts is not None:
+            self.keys.add(round(packet.pts * self.tb - self.origin, 6))
 
     def seek(self, container: Any, stream: Any, t_s: float) -> None:
         """To the keyframe at or before ``t_s``."""
@@ -322,7 +329,7 @@ class _Emitter:
         if self.new_face_slot(t, self.face_slot):
             face = self.face_picture(frame)
             self.face_slot = int(t // self.face_every_s)
-        return AnalysisFrame(t, self.reduce(frame), face)
+        return AnalysisFrame(t, self.reduce(frame), face, keyframe=round(t, 6) in self.keys)
 
     def reduced(self, t_s: float, grey: np.ndarray, face: np.ndarray | None, still_diff: float = -1.0) -> Any:
         """The AnalysisFrame for an already reduced frame (coarse decode), None to drop it, _STOP past the piece;
@@ -334,7 +341,7 @@ class _Emitter:
             self.face_slot = int(t_s // self.face_every_s)
         else:
             face = None
-        return AnalysisFrame(t_s, grey, face, still_diff)
+        return AnalysisFrame(t_s, grey, face, still_diff, round(t_s, 6) in self.keys)
 
     def _placed(self, t: float) -> Any:
         if self.last_t is not None and t <= self.last_t:
@@ -364,6 +371,7 @@ def _coarse_frames(path: str | Path, container: Any, stream: Any, out: _Emitter,
                 yield from fine.rest(planner.decoded[0].t_s if planner.decoded else out.start_s)
                 return  # no packet times to place skipped frames on: decode in full
             planner.packet(packet.pts * out.tb - out.origin, packet.is_keyframe)
+            out.packet(packet)
             for frame in _decode_safely(packet):
                 t = out.time_of(frame, last)
                 last = t
@@ -452,6 +460,7 @@ class _FineDecoder:
         self._open()
         self.out.seek(self.container, self.stream, start_s)
         for packet in demux_safely(self.container, self.stream):
+            self.out.packet(packet)
             for frame in _decode_safely(packet):
                 t = self.out.time_of(frame, self.out.last_t)
                 if t < start_s - 1e-9:

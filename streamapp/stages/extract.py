@@ -272,7 +272,7 @@ def _video_pass(
         )
         for f in frames:
             # Only the last k small frames are kept inside the analyzer: memory does not grow with the video.
-            analyzer.add(f.t_s, f.grey, f.face_grey, f.still_diff)
+            analyzer.add(f.t_s, f.grey, f.face_grey, f.still_diff, f.keyframe)
             if failed.is_set():
                 raise _Cancelled
             if duration_hint > 0:

@@ -49,3 +49,24 @@ def test_an_unjoined_piece_lacks_the_history() -> None:
     second = analyse(pictures[30:], 30)
     assert second.d1[0] == 0.0 and whole.d1[30] > 0.0
     assert second.dk[:15] == [0.0] * 15 and all(v > 0 for v in whole.dk[30:45])
+
+
+def test_a_face_sample_like_the_last_detected_one_reuses_its_result_until_the_next_keyframe(monkeypatch) -> None:
+    seen: list[int] = []
+
+    def detector(picture: np.ndarray, min_size_frac: float) -> list:
+        seen.append(int(picture[0, 0]))
+        return []
+
+    monkeypatch.setattr("streamapp.vision.faces.detect_faces", detector)
+    analyzer = PictureAnalyzer(25.0)
+    still = np.full((36, 64), 100, np.uint8)
+    face = np.full((90, 160), 7, np.uint8)
+    moved = np.full((36, 64), 140, np.uint8)
+    analyzer.add(0.0, still, face, keyframe=True)  # detected
+    analyzer.add(1.0, still, face)  # the same picture: reused
+    analyzer.add(2.0, still, face, keyframe=True)  # a keyframe: detected again (pieces start there)
+    analyzer.add(3.0, moved, face)  # the picture changed: detected
+    analyzer.add(4.0, moved, face)  # reused
+    assert len(seen) == 3
+    assert analyzer.face_t == [0.0, 1.0, 2.0, 3.0, 4.0] and analyzer.face_n == [0] * 5

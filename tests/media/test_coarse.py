@@ -96,6 +96,9 @@ def test_pieces_decoded_apart_join_to_the_whole_coarse_decode(transitions):
     joined = [f for piece in pieces for f in piece]
     assert [f.t_s for f in joined] == [f.t_s for f in whole]
     assert all(np.array_equal(a.grey, b.grey) for a, b in zip(joined, whole, strict=True))
+    # Each piece starts on a keyframe, marked as in one pass (face detection restarts its reuse there).
+    assert pieces[1][0].keyframe and [f.keyframe for f in joined] == [f.keyframe for f in whole]
+    assert sum(f.keyframe for f in whole) == -(-len(whole) // 25)  # one every 25 frames (keyint=25)
 
 
 def test_a_still_picture_is_a_freeze_in_both_decodes_and_a_still_shot_is_not():
