@@ -16,6 +16,7 @@ face picture per ``face_every_s`` slot (from the slot's first decoded frame).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -69,16 +70,15 @@ def _diff(a: Decoded, b: Decoded) -> float:
     return float(frame_stats(a.grey, b.grey, a.grey)[0]) if a.grey.shape == b.grey.shape else 255.0
 
 
-def blend(times_s: list[float], decoded: list[Decoded], next_key: Decoded | None,
-          before: Decoded | None = None) -> list[Decoded]:
+def blend(times_s: list[float], decoded: list[Decoded], next_key: Decoded | None) -> list[Decoded]:
     """A frame for each of ``times_s`` (the group's frame times, sorted): a decoded frame where there is one,
     else the linear blend, by time, of the decoded frames either side (the next keyframe closes the group; at
-    the end of the video the last decoded frame is repeated). ``before`` is the previous group's last decoded
-    frame.
+    the end of the video the last decoded frame is repeated).
 
     Every frame carries ``still_diff``, the difference between decoded frames that says whether the picture
-    stood still there: a blend's two neighbours, a decoded frame's previous decoded one. Blends split a change
-    over several frames, and a frame-to-frame difference would see a still shot's noise as a freeze."""
+    stood still there: a blend's two neighbours, a decoded frame's previous decoded one in the group (the
+    group's first has -1: its own difference decides, as it does where a piece of the file starts). Blends split
+    a change over several frames, and a frame-to-frame difference would see a still shot's noise as a freeze."""
     anchors = [*decoded, next_key] if next_key is not None else list(decoded)
     at = {round(d.t_s, 6): i for i, d in enumerate(decoded)}
     out: list[Decoded] = []
@@ -86,7 +86,7 @@ def blend(times_s: list[float], decoded: list[Decoded], next_key: Decoded | None
     for t in times_s:
         i = at.get(round(t, 6))
         if i is not None:
-            previous = decoded[i - 1] if i > 0 else before
+            previous = decoded[i - 1] if i > 0 else None
             own = decoded[i]
             out.append(Decoded(own.t_s, own.grey, own.face, _diff(previous, own) if previous is not None else -1.0))
             continue
@@ -115,10 +115,9 @@ class GroupPlanner:
     times, decoded frames, next keyframe's frame)."""
 
     def __init__(self) -> None:
-        self.keys: list[float] = []
+        self.keys: list[float] = []  # keyframe times not yet behind a finished group, ascending
         self.times: list[float] = []  # display times of packets not yet in a finished group
         self.decoded: list[Decoded] = []
-        self.last: Decoded | None = None  # the last decoded frame of the group handed back before
         self.groups = 0
         self.active_groups = 0  # groups decoded again in full
         self.blended = 0  # frames drawn in as blends
@@ -129,27 +128,30 @@ class GroupPlanner:
         self.times.append(t_s)
 
     def frame(self, decoded: Decoded) -> None:
-        self.decoded.append(decoded)
+        """A frame the coarse decoder gave; one whose time does not advance is dropped (as the full decode does)."""
+        if not self.decoded or decoded.t_s > self.decoded[-1].t_s:
+            self.decoded.append(decoded)
 
     def _next_key_after(self, t_s: float) -> float | None:
-        return next((k for k in self.keys if k > t_s + 1e-9), None)
+        i = bisect.bisect_right(self.keys, t_s + 1e-9)
+        return self.keys[i] if i < len(self.keys) else None
 
     def ready(self, final: bool = False) -> Iterator[tuple[float, float | None, list[float], list[Decoded],
-                                                          Decoded | None, Decoded | None]]:
+                                                          Decoded | None]]:
         while self.decoded:
             start = self.decoded[0].t_s
             stop = self._next_key_after(start)
             inside = [d for d in self.decoded if stop is None or d.t_s < stop - 1e-9]
             if len(inside) == len(self.decoded) and not final:
                 return  # the next keyframe's frame has not come out yet: the group may still grow
-            rest = self.decoded[len(inside):]
+            rest = [d for d in self.decoded if stop is not None and d.t_s >= stop - 1e-9]
             next_key = rest[0] if rest and stop is not None and abs(rest[0].t_s - stop) < 1e-6 else None
             times = sorted(t for t in self.times if t >= start - 1e-9 and (stop is None or t < stop - 1e-9))
             self.times = [t for t in self.times if stop is not None and t >= stop - 1e-9]
+            self.keys = [k for k in self.keys if stop is not None and k >= stop - 1e-9]
             self.decoded = rest
             self.groups += 1
-            before, self.last = self.last, inside[-1] if inside else self.last
-            yield start, stop, times or [d.t_s for d in inside], inside, next_key, before
+            yield start, stop, times or [d.t_s for d in inside], inside, next_key
 
     def held(self) -> int:
         return len(self.decoded)

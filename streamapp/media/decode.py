@@ -367,6 +367,11 @@ def _coarse_frames(path: str | Path, container: Any, stream: Any, out: _Emitter,
     last: float | None = None
     try:
         for packet in demux_safely(container, stream):
+            if packet.size == 0:  # the demuxer's closing empty packet: it flushes the decoder
+                for frame in _decode_safely(packet):
+                    t = last = out.time_of(frame, last)
+                    planner.frame(Decoded(t, out.reduce(frame)))
+                break
             if packet.pts is None:
                 yield from fine.rest(planner.decoded[0].t_s if planner.decoded else out.start_s)
                 return  # no packet times to place skipped frames on: decode in full
@@ -409,30 +414,53 @@ def coarse_worthwhile(path: str | Path, duration_s: float) -> bool:
         planner = GroupPlanner()
         last: float | None = None
         skipped = changing = 0
+        keys: list[float] = []
         for packet in demux_safely(container, stream):
+            if packet.size == 0:
+                break  # the end of the file: judge on the groups seen
             if packet.pts is None:
                 return False
-            planner.packet(packet.pts * out.tb - out.origin, packet.is_keyframe)
+            t = packet.pts * out.tb - out.origin
+            planner.packet(t, packet.is_keyframe)
+            keys += [t] if packet.is_keyframe else []
             for frame in _decode_safely(packet):
                 last = out.time_of(frame, last)
                 planner.frame(Decoded(last, out.reduce(frame)))
-            for _, _, times, decoded, next_key, _ in planner.ready():
+            for _, _, times, decoded, next_key in planner.ready():
                 skipped += len(decoded) < len(times)
                 changing += active(decoded, next_key)
             if planner.groups >= JUDGE_GROUPS or planner.held() > MAX_GROUP_FRAMES:
                 break
         groups = max(planner.groups, 1)
-        return skipped > 0 and changing <= MAX_ACTIVE_SHARE * groups
+        if not (skipped > 0 and changing <= MAX_ACTIVE_SHARE * groups):
+            return False
+        # Groups that change are decoded again from their keyframe: the container must land on it when asked
+        # (MPEG-TS, for one, lands after it, and the group's frames would be lost).
+        return len(keys) < 2 or _seeks_to_keyframes(container, stream, out, keys[1])
+
+
+def _seeks_to_keyframes(container: Any, stream: Any, out: _Emitter, key_s: float) -> bool:
+    """Whether a seek to the keyframe at ``key_s`` lands on that keyframe's packet."""
+    try:
+        out.seek(container, stream, key_s)
+        first = next(iter(demux_safely(container, stream)), None)
+    except _DAMAGED:
+        return False
+    return bool(first is not None and first.is_keyframe and first.pts is not None
+                and abs(first.pts * out.tb - out.origin - key_s) < 1e-6)
 
 
 def _finished_groups(planner: GroupPlanner, fine: _FineDecoder, out: _Emitter, final: bool) -> Iterator[Any]:
-    for start, stop, times, decoded, next_key, before in planner.ready(final):
+    for start, stop, times, decoded, next_key in planner.ready(final):
+        if out.stop_s is not None and start >= out.stop_s:
+            yield _STOP  # a group of the next piece: nothing of it is ours
+            return
         if len(decoded) < len(times) and active(decoded, next_key):
             planner.active_groups += 1
             yield from fine.group(start, stop)
             continue
         planner.blended += len(times) - len(decoded)
-        for frame in blend(times, decoded, next_key, before) if len(decoded) < len(times) else decoded:
+        for frame in blend(times, decoded, next_key) if len(decoded) < len(times) else decoded:
             emitted = out.reduced(frame.t_s, frame.grey, frame.face, frame.still_diff)
             if emitted is not None:
                 yield emitted

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 
+import av
 import numpy as np
 import pytest
 
@@ -32,8 +33,8 @@ def test_a_blend_lies_between_its_neighbours_by_time_and_says_how_far_they_diffe
     # previous decoded frame (none before the first: its own difference decides).
     assert [f.still_diff for f in out] == [-1.0, 20.0, 20.0, 40.0]
     # At the end of the video the last decoded frame is held, and not taken for a freeze.
-    end = blend([0.0, 0.1], [Decoded(0.0, grey(5))], None, before=Decoded(-0.1, grey(5)))
-    assert [int(f.grey[0, 0]) for f in end] == [5, 5] and end[0].still_diff == 0.0 and end[1].still_diff == 255.0
+    end = blend([0.0, 0.1], [Decoded(0.0, grey(5))], None)
+    assert [int(f.grey[0, 0]) for f in end] == [5, 5] and end[0].still_diff == -1.0 and end[1].still_diff == 255.0
 
 
 def test_a_group_is_active_when_neighbouring_decoded_frames_differ_like_a_cut_could():
@@ -51,11 +52,21 @@ def test_the_planner_hands_back_a_group_once_the_next_keyframe_has_come_out():
     planner.frame(Decoded(0.3, grey(2)))
     assert list(planner.ready()) == []  # the group may still grow
     planner.frame(Decoded(0.4, grey(3)))
-    (start, stop, times, decoded, next_key, before), = list(planner.ready())
+    (start, stop, times, decoded, next_key), = list(planner.ready())
     assert (start, stop, times) == (0.0, 0.4, [0.0, 0.1, 0.2, 0.3])
-    assert [d.t_s for d in decoded] == [0.0, 0.3] and next_key.t_s == 0.4 and before is None
+    assert [d.t_s for d in decoded] == [0.0, 0.3] and next_key.t_s == 0.4
     last = list(planner.ready(final=True))
-    assert [(g[0], g[1], g[2]) for g in last] == [(0.4, None, [0.4, 0.5])] and last[0][5].t_s == 0.3
+    assert [(g[0], g[1], g[2]) for g in last] == [(0.4, None, [0.4, 0.5])]
+
+
+def test_the_planner_keeps_time_moving_forward_and_every_frame_in_its_group():
+    planner = GroupPlanner()
+    for t, key in ((0.0, True), (0.16, True)):
+        planner.packet(t, key)
+    for t in (0.0, 0.08, 0.16, 0.12, 0.2):  # a frame that goes back in time is dropped, as the full decode does
+        planner.frame(Decoded(t, grey(1)))
+    groups = list(planner.ready(final=True))
+    assert [[d.t_s for d in g[3]] for g in groups] == [[0.0, 0.08], [0.16, 0.2]]
 
 
 def analysed(frames: list) -> tuple[list[float], list[float]]:
@@ -142,3 +153,17 @@ def test_the_coarse_decode_is_chosen_once_per_file_where_it_saves_time(monkeypat
     assert not coarse_worthwhile(calm["path"], 20.0)  # too short to be worth the judging
     monkeypatch.setattr("streamapp.media.decode.active", lambda decoded, next_key: True)  # every group changes
     assert not coarse_worthwhile(calm["path"], 32.0)
+
+
+def test_a_container_that_does_not_land_on_its_keyframes_is_decoded_in_full(tmp_path):
+    calm = make_transition_video(media_dir() / "calm-ts.mp4", shots_s=(16.0, 16.0), transitions=("cut",),
+                                 codec_options=GOPS)
+    ts = tmp_path / "calm.ts"
+    with av.open(str(calm["path"])) as src, av.open(str(ts), "w", format="mpegts") as dst:
+        out = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = out
+                dst.mux(packet)
+    assert coarse_worthwhile(calm["path"], 32.0)
+    assert not coarse_worthwhile(ts, 32.0)  # MPEG-TS seeks past the keyframe: its groups could not be decoded again
