@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,7 +287,9 @@ class _Emitter:
         self.start_s, self.stop_s = start_s, stop_s
         self.rotation: int | None = None
         self.last_t: float | None = None
-        self.face_slot = -1
+        # A piece that starts inside a face slot leaves that slot to the piece before (it sampled the slot's
+        # first frame), so pieces decoded apart sample the same frames as one pass.
+        self.face_slot = math.ceil(start_s / face_every_s - 1e-9) - 1 if face_every_s > 0 else -1
         self.keys: set[float] = set()  # media times of keyframe packets demuxed so far
 
     def packet(self, packet: av.Packet) -> None:

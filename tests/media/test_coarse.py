@@ -101,8 +101,10 @@ def test_coarse_decode_finds_the_same_boundaries_on_the_same_frames_and_blends_t
 
 
 def test_pieces_decoded_apart_join_to_the_whole_coarse_decode(transitions):
-    whole = list(iter_video_frames(transitions["path"], 64, coarse=True))
-    pieces = [list(iter_video_frames(transitions["path"], 64, start_s=a, stop_s=b, threads=1, coarse=True))
+    whole = list(iter_video_frames(transitions["path"], 64, face_height=90, face_every_s=0.7, coarse=True))
+    # 4.0 lies inside the face slot [3.5, 4.2): that slot is sampled once, by the first piece.
+    pieces = [list(iter_video_frames(transitions["path"], 64, face_height=90, face_every_s=0.7, start_s=a, stop_s=b,
+                                     threads=1, coarse=True))
               for a, b in ((0.0, 4.0), (4.0, None))]
     joined = [f for piece in pieces for f in piece]
     assert [f.t_s for f in joined] == [f.t_s for f in whole]
@@ -110,6 +112,7 @@ def test_pieces_decoded_apart_join_to_the_whole_coarse_decode(transitions):
     # Each piece starts on a keyframe, marked as in one pass (face detection restarts its reuse there).
     assert pieces[1][0].keyframe and [f.keyframe for f in joined] == [f.keyframe for f in whole]
     assert sum(f.keyframe for f in whole) == -(-len(whole) // 25)  # one every 25 frames (keyint=25)
+    assert [f.t_s for f in joined if f.face_grey is not None] == [f.t_s for f in whole if f.face_grey is not None]
 
 
 def test_a_still_picture_is_a_freeze_in_both_decodes_and_a_still_shot_is_not():
