@@ -34,8 +34,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     The external bug they wait on: Tansu (now Nisshi, nisshi-io/nisshi) on memory storage answers
     concurrent rebalances across chained consumer groups with UNKNOWN_MEMBER_ID, as its compat FINDINGS
     record for the franz-go TestGroupETL pattern, which is this pipeline's shape; here it shows as a
-    surviving worker's takeover or a fresh worker's first assignment stalling past a test's wait. A real
-    fault fails every try. Against real Kafka (STREAMAPP_TEST_BROKER, or testcontainers) nothing is rerun.
+    surviving worker's takeover or a fresh worker's first assignment stalling past a test's wait (a no-rerun
+    run on 2026-11-29 caught a job-status partition that, after two kills' rebalance, most likely no live
+    worker held; bench/RESULTS.md). A real fault fails every try. Against real Kafka (STREAMAPP_TEST_BROKER, or
+    testcontainers) nothing is rerun.
     """
     if not _uses_embedded_broker() or os.environ.get("STREAMAPP_TEST_RERUNS") == "0":
         return  # STREAMAPP_TEST_RERUNS=0: no reruns at all (bench/RESULTS.md counts suite runs made so)

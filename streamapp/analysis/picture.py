@@ -58,8 +58,8 @@ class PictureAnalyzer:
         self.dk: list[float] = []
         self.mean: list[float] = []
         self.std: list[float] = []
-        # Per frame, what says whether the picture stood still: -1 for a decoded frame (its d1 decides), else a
-        # coarse decode's blend's neighbour difference (media/coarse.py).
+        # Per frame, what says whether the picture stood still: -1 where its own d1 decides, else the change
+        # between decoded frames around it in a coarse decode's calm group (media/coarse.blend).
         self.still: list[float] = []
         self.detect_faces = detect_faces
         self.face_t: list[float] = []

@@ -20,6 +20,7 @@ import bisect
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 
 import av
 import numpy as np
@@ -51,23 +52,19 @@ class Decoded:
     t_s: float
     grey: np.ndarray
     face: np.ndarray | None = None
-    still_diff: float = -1.0  # a blend's: how much its decoded neighbours differ (-1: decoded itself)
+    still_diff: float = -1.0  # the change between decoded frames that says whether it stood still (blend())
+
+
+def _diff(a: Decoded, b: Decoded) -> float:
+    """Mean absolute difference of two decoded frames' pictures (a change of size counts as the largest)."""
+    return float(frame_stats(a.grey, b.grey, a.grey)[0]) if a.grey.shape == b.grey.shape else 255.0
 
 
 def active(decoded: list[Decoded], next_key: Decoded | None) -> bool:
     """Whether any two neighbouring decoded frames of a group (and its last one against the next keyframe)
     differ by more than ACTIVE_DIFF."""
     frames = [*decoded, next_key] if next_key is not None else decoded
-    for before, after in zip(frames[:-1], frames[1:], strict=True):
-        if before.grey.shape != after.grey.shape:
-            return True
-        if frame_stats(before.grey, after.grey, before.grey)[0] > ACTIVE_DIFF:
-            return True
-    return False
-
-
-def _diff(a: Decoded, b: Decoded) -> float:
-    return float(frame_stats(a.grey, b.grey, a.grey)[0]) if a.grey.shape == b.grey.shape else 255.0
+    return any(_diff(before, after) > ACTIVE_DIFF for before, after in pairwise(frames))
 
 
 def blend(times_s: list[float], decoded: list[Decoded], next_key: Decoded | None) -> list[Decoded]:

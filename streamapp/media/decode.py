@@ -76,8 +76,8 @@ class AnalysisFrame(NamedTuple):
     t_s: float  # media time from PTS (seconds from the video stream's start)
     grey: np.ndarray  # uint8 (height, w): display orientation and aspect
     face_grey: np.ndarray | None  # uint8 (face_height, w'), only on face-sampling frames
-    # A coarse decode's blended frame (media/coarse.py): how much its two decoded neighbours differ, which is
-    # what says whether the picture stood still there. -1 for a decoded frame.
+    # In a coarse decode's calm group (media/coarse.blend): the change between decoded frames that says whether
+    # the picture stood still there. -1: the frame's own difference to the previous one decides.
     still_diff: float = -1.0
     keyframe: bool = False  # the demuxer marks its packet as a keyframe (pieces of a file start at these)
 
@@ -253,6 +253,14 @@ def iter_video_frames(
 _STOP = object()  # _Emitter's answer once a frame lies past the piece
 
 
+def _until_stop(frames: Iterator[Any]) -> Iterator[AnalysisFrame]:
+    """The frames up to the first _STOP."""
+    for emitted in frames:
+        if emitted is _STOP:
+            return
+        yield emitted
+
+
 @contextlib.contextmanager
 def _open_video(path: str | Path, fast: bool, threads: int | None) -> Iterator[tuple[Any, Any]]:
     """The container and its video stream (None when there is none), set up for analysis."""
@@ -389,15 +397,12 @@ def _coarse_frames(path: str | Path, container: Any, stream: Any, out: _Emitter,
                 planner.frame(Decoded(t, out.reduce(frame), face))
             for emitted in _finished_groups(planner, fine, out, final=False):
                 if emitted is _STOP:
-                    return
+                    return  # the piece's end: the outer loop must stop too
                 yield emitted
             if planner.held() > MAX_GROUP_FRAMES:
                 yield from fine.rest(planner.decoded[0].t_s if planner.decoded else (last or out.start_s))
                 return
-        for emitted in _finished_groups(planner, fine, out, final=True):
-            if emitted is _STOP:
-                return
-            yield emitted
+        yield from _until_stop(_finished_groups(planner, fine, out, final=True))
     finally:
         fine.close()
         log.debug("coarse decode of [%.1f, %s): %d groups, %d decoded again in full, %d frames blended",
@@ -477,14 +482,13 @@ class _FineDecoder:
 
     def __init__(self, path: str | Path, fast: bool, out: _Emitter) -> None:
         self.path, self.fast, self.out = path, fast, out
-        self._opened: Any = None
+        self._closing = contextlib.ExitStack()
         self.container: Any = None
         self.stream: Any = None
 
     def _open(self) -> None:
         if self.container is None:
-            self._opened = _open_video(self.path, self.fast, 1)
-            self.container, self.stream = self._opened.__enter__()
+            self.container, self.stream = self._closing.enter_context(_open_video(self.path, self.fast, 1))
 
     def group(self, start_s: float, stop_s: float | None) -> Iterator[Any]:
         """Frames of [start_s, stop_s) decoded in full (from the keyframe at start_s)."""
@@ -506,15 +510,10 @@ class _FineDecoder:
 
     def rest(self, start_s: float) -> Iterator[AnalysisFrame]:
         """Every frame from the keyframe at or before ``start_s`` to the end of the piece."""
-        for emitted in self.group(start_s, None):
-            if emitted is _STOP:
-                return
-            yield emitted
+        return _until_stop(self.group(start_s, None))
 
     def close(self) -> None:
-        if self._opened is not None:
-            self._opened.__exit__(None, None, None)
-            self._opened = None
+        self._closing.close()
 
 
 def iter_analysis_frames(path: str | Path, height: int = 64) -> Iterator[tuple[float, np.ndarray]]:
