@@ -32,6 +32,10 @@ PRIORITY_MISMATCHES = Counter(
     "streamapp_priority_partition_mismatches_total",
     "Submissions that arrived on another partition than their priority's (the request's priority still "
     "orders the work)", ["priority", "partition"], registry=REGISTRY)
+REJOINS = Counter(
+    "streamapp_group_rejoins_total",
+    "Group rejoins this worker asked for because an input partition had no live holder (app/holders.py)",
+    registry=REGISTRY)
 STALLED_PARTITIONS = Counter(
     "streamapp_stalled_partitions_total",
     "Input partitions whose fetch had stopped and was started again (faust_fixes.resume_fetching)", ["topic"],

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(1.0, gt=0)
     rebalance_timeout_s: float = Field(10.0, gt=0)
     stream_processing_timeout_s: float = Field(3600.0, gt=0)
+    holder_missing_s: float = Field(60.0, gt=0, description="a worker rejoins the group when an input partition "
+                                    "has had no live holder this long (app/holders.py)")
     shutdown_grace_s: float = Field(15.0, gt=0, description="a stopping worker exits after this long even when "
                                     "it cannot flush (the broker is away)")
 

@@ -87,6 +87,20 @@ async def refetch_from(consumer: Any, tp: TP, offset: int) -> str:
     return state
 
 
+def request_rejoin(consumer: Any) -> bool:
+    """Ask Faust's consumer to leave its current generation and join the group again, so the group's leader
+    assigns every partition anew; False when the consumer is not running. For a partition no live worker holds
+    (app/holders.py); aiokafka's coordinator lives on Faust's consumer thread, so the request is handed to that
+    thread's loop."""
+    thread = getattr(consumer, "_thread", None)
+    client = getattr(thread, "_consumer", None)
+    coordinator = getattr(client, "_coordinator", None)
+    if thread is None or coordinator is None:
+        return False
+    thread.thread_loop.call_soon_threadsafe(coordinator.request_rejoin)
+    return True
+
+
 class BoundedShutdownWorker(faust.Worker):
     """A Faust worker whose stop on SIGTERM/SIGINT takes at most ``shutdown_grace_s``.
 

@@ -22,6 +22,7 @@ import faust
 import orjson
 from aiohttp import web
 from faust.types import TP
+from redis.exceptions import RedisError
 
 from streamapp import events, metrics
 from streamapp.api import add_routes, token_required
@@ -34,8 +35,10 @@ from streamapp.app.faust_fixes import (
     SafeTableManager,
     quiet_repeats,
     refetch_from,
+    request_rejoin,
     resume_fetching,
 )
+from streamapp.app.holders import Coverage, HolderBoard, uncovered
 from streamapp.app.job_files import JobFiles
 from streamapp.app.operations import Operations
 from streamapp.app.pool import WorkPool
@@ -50,12 +53,16 @@ from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
 from streamapp.settings import Settings
 from streamapp.transport import codec
-from streamapp.transport.topics import job_partition, partition_for_priority
+from streamapp.transport.topics import PRIORITY_PARTITIONS, job_partition, partition_for_priority
 
 log = logging.getLogger("streamapp.worker")
 
 # How often a held input partition is checked for a stopped fetch (faust_fixes.resume_fetching).
 STALL_CHECK_S = 10.0
+# Holder heartbeats (app/holders.py): written this often, stale after HOLDER_FRESH_S; a partition nobody has held
+# for settings.holder_missing_s makes this worker rejoin the group.
+HOLDER_BEAT_S = 5.0
+HOLDER_FRESH_S = 15.0
 # Events on the job-status log that a client may put on the wrong partition (librdkafka's default partitioner).
 CLIENT_LOG_TYPES = ("job_cancel", "clip_edit")
 
@@ -102,6 +109,8 @@ class Worker:
         self.pool = WorkPool(settings.pool_size)
         metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
         self.publisher = Publisher(app, settings, self.jobs.get)
+        self.holders = HolderBoard(settings.redis_url, settings.app_id, fresh_s=HOLDER_FRESH_S)
+        self.coverage = Coverage(after_s=settings.holder_missing_s)
         self.applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, self.held_inputs,
                                       upstream=self.topics.videos)
         cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
@@ -128,6 +137,7 @@ class Worker:
         app.task(guarded(self.watch_config))
         app.task(guarded(self.announce_page))
         for seconds, method in ((2.0, self.recover_skipped), (STALL_CHECK_S, self.resume_stalled_partitions),
+                                (HOLDER_BEAT_S, self.check_partition_holders),
                                 (settings.metrics_interval_s, self.sample_load), (0.5, self.forward_progress),
                                 (5.0, self.count_jobs), (expiry_check_s(settings.job_retention_s), self.expire_jobs)):
             app.timer(seconds)(guarded(method))
@@ -237,6 +247,8 @@ class Worker:
 
     async def close_offsets(self, app: faust.App, **kwargs: Any) -> None:
         await self.applied.close()
+        await self.holders.leave(self.operations.worker_id)
+        await self.holders.close()
 
     async def recover_skipped(self) -> None:
         """Events Faust never handed to an agent (a race at assignment): read them back and apply them."""
@@ -291,6 +303,26 @@ class Worker:
             log.warning("%s[%d]: nothing applied for %.0f s while its log holds more (%s); fetching it again%s",
                         tp.topic, tp.partition, STALL_CHECK_S, state,
                         f" from offset {offset}" if offset is not None else "")
+
+    async def check_partition_holders(self) -> None:
+        """Write the input partitions this worker holds to the holder board, read everyone's, and rejoin the group
+        when one has had no holder for settings.holder_missing_s (app/holders.py says why)."""
+        if self.app.rebalancing:
+            return
+        now = time.time()
+        try:
+            await self.holders.beat(self.operations.worker_id, self.held_inputs(), now)
+            beats = await self.holders.heartbeats(now)
+        except RedisError as exc:  # the board is best effort: the worker runs on without it
+            log.debug("holder board unavailable: %s", exc)
+            return
+        counts = {self.topics.videos: len(PRIORITY_PARTITIONS), self.topics.job_status: self.topics.job_partitions}
+        lasting = self.coverage.update(uncovered(beats, counts, now, self.holders.fresh_s), time.monotonic())
+        if lasting and request_rejoin(self.app.consumer):
+            self.coverage.forget()
+            metrics.REJOINS.inc()
+            log.warning("%s held by no live worker for %.0f s (%d heartbeats); rejoining the group",
+                        ", ".join(f"{topic}[{p}]" for topic, p in lasting), self.coverage.after_s, len(beats))
 
     async def announce_page(self) -> None:
         """Where this worker's page and API are (its port may have been picked at start)."""
