@@ -135,26 +135,3 @@ def embed_queries(texts: Sequence[str]) -> np.ndarray:
 def release() -> None:
     """Drop the MiniLM encoder: a pool process goes on to other work without its 90 MB."""
     minilm.release()
-
-
-# Everyday words over many subjects. A passage's mean similarity to them measures how close it sits to
-# any short query at all: garbled ASR text and generic filler sit close to every word (hubness) and would
-# otherwise win a steering keyword they are not about. Subtracting it is the CSLS idea of Conneau et al.
-# (2018), against one fixed bank instead of nearest neighbours. Chosen on bench/highlights.py: keyword ->
-# its section rose from 42/48 to 47/48 over the talks' keywords and 38 others (stable for weights 0.75-1.25).
-GENERIC_WORDS = (  # noqa: SIM905 (a word list reads better as text)
-    "time person year way day thing man world life hand part child eye woman place work week case point "
-    "government company number group problem fact money music food water health family school city car "
-    "house computer game sport history science art law war business market love book film weather animal "
-    "plant travel language body mind religion energy education technology news fashion politics medicine "
-    "ocean mountain space phone friend night morning colour sound light sleep garden tree river road job price"
-).split()
-_generic: np.ndarray | None = None
-
-
-def generic_query_direction() -> np.ndarray:
-    """(DIM,) mean query vector of GENERIC_WORDS (computed once per process, ~1 s)."""
-    global _generic
-    if _generic is None:
-        _generic = embed_queries(GENERIC_WORDS).mean(axis=0)
-    return _generic
