@@ -8,6 +8,9 @@ a creator runs, ``streamapp process FILE`` (embedded broker, one local worker), 
 resident memory of each process under it: the worker's main process, its pool processes, and the broker.
 Printed: the peak of each, the peak of the worker's whole tree (main + pool), and the worker tree's median
 RSS in the first and the last quarter of the run (growth over the run shows as a rise between the two).
+The tree's RSS counts the pages its processes share (the libraries' code: numpy, OpenCV, FFmpeg, CTranslate2)
+once per process; its PSS (proportional set size: each shared page split between the processes mapping it)
+is what the tree takes from the machine, and is printed beside it.
 """
 
 from __future__ import annotations
@@ -77,13 +80,15 @@ class Sampler(threading.Thread):
                 break
             for proc in procs:
                 try:
-                    rss = proc.memory_info().rss
+                    info = proc.memory_full_info()  # rss and pss (reads /proc/PID/smaps_rollup)
                 except psutil.Error:
                     continue
                 role = self.role(proc)
-                roles[role] = roles.get(role, 0) + rss
-                self.peaks[f"{role} (one process)"] = max(self.peaks.get(f"{role} (one process)", 0), rss)
+                roles[role] = roles.get(role, 0) + info.rss
+                roles[f"{role} PSS"] = roles.get(f"{role} PSS", 0) + info.pss
+                self.peaks[f"{role} (one process)"] = max(self.peaks.get(f"{role} (one process)", 0), info.rss)
             roles["worker tree"] = roles.get("worker", 0) + roles.get("pool", 0)
+            roles["worker tree PSS"] = roles.get("worker PSS", 0) + roles.get("pool PSS", 0)
             for role, rss in roles.items():
                 self.peaks[role] = max(self.peaks.get(role, 0), rss)
             self.samples.append((time.monotonic() - started, roles))
@@ -109,6 +114,7 @@ def main() -> int:
         sampler.join()
         wall = time.monotonic() - started
     tree = [roles.get("worker tree", 0) for _, roles in sampler.samples if roles.get("worker tree")]
+    tree_pss = [roles.get("worker tree PSS", 0) for _, roles in sampler.samples if roles.get("worker tree")]
     quarter = max(1, len(tree) // 4)
     print(machine())
     print(f"input: {video.name}; command: streamapp process --max-clips {args.max_clips}; exit {proc.returncode}; "
@@ -120,6 +126,12 @@ def main() -> int:
     if tree:
         print(f"worker tree median RSS, first quarter {statistics.median(tree[:quarter]) / MIB:.0f} MiB, "
               f"last quarter {statistics.median(tree[-quarter:]) / MIB:.0f} MiB ({len(tree)} samples)")
+        print(f"worker tree median PSS, first quarter {statistics.median(tree_pss[:quarter]) / MIB:.0f} MiB, "
+              f"last quarter {statistics.median(tree_pss[-quarter:]) / MIB:.0f} MiB")
+        timeline = [(t, roles) for t, roles in sampler.samples if roles.get("worker tree")]
+        t_peak, at_peak = max(timeline, key=lambda item: item[1]["worker tree PSS"])
+        print(f"at the tree's PSS peak ({t_peak:.0f} s into the run): "
+              + ", ".join(f"{k} {v / MIB:.0f} MiB" for k, v in sorted(at_peak.items())))
     return proc.returncode
 
 
