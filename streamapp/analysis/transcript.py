@@ -141,6 +141,14 @@ def _release_model(params: AsrParams) -> None:
         give_back_memory()
 
 
+def release_models() -> None:
+    """Unload every Whisper model this process holds (a pool process about to render needs none of them; the
+    next transcription loads its model again in ~0.5 s)."""
+    if _MODELS:
+        _MODELS.clear()
+        give_back_memory()
+
+
 def _model(params: AsrParams):  # -> faster_whisper.WhisperModel
     key = _model_key(params)
     model = _MODELS.get(key)

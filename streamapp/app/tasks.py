@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from streamapp.analysis import embeddings, transcript
 from streamapp.analysis.transcript import AsrParams
 from streamapp.app.job_files import StopCheck
 from streamapp.app.pool import report_progress
@@ -66,6 +67,7 @@ def render_task(job_id: str, index: int, total: int, source: str, start_s: float
                 stop_mark: str | None = None) -> dict[str, Any]:
     """Render one clip with the words (None: no transcript), shot cuts and loudness (per hop) inside it."""
     StopCheck(stop_mark)()  # the clips of a cancelled job that have not started never start
+    drop_analysis_models()
     width, height = output_size(options["aspect"], render["long_side"])
     params = RenderParams(width=width, height=height, crf=render["crf"], preset=render["preset"],
                           audio_bitrate=render["audio_bitrate"], reframe=render["reframe"],
@@ -87,6 +89,15 @@ def render_task(job_id: str, index: int, total: int, source: str, start_s: float
         # Only the burned-in captions are off: the subtitle files beside the clip stay.
         result["captions_burned"] = False
     return plain(result)
+
+
+def drop_analysis_models() -> None:
+    """Unload Whisper and the sentence encoders from this pool process before it renders: a render needs none
+    of them, and two renders beside an extract's models took a 2-hour job's worker past its memory target
+    (bench/memory.py). A process that extracts again loads them in about a second."""
+    transcript.release_models()
+    embeddings.release()
+    give_back_memory()
 
 
 def warm() -> bool:
