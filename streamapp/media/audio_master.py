@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from streamapp.kernels.loudness import LUFS_OFFSET, k_weighted
+from streamapp.kernels.loudness import LUFS_OFFSET, KWeightedMeter
 
 BLOCK_S = 0.4
 STEP_S = 0.1
@@ -32,6 +32,31 @@ def _as_channels(samples: np.ndarray) -> np.ndarray:
     return x.reshape(1, -1) if x.ndim == 1 else x.reshape(x.shape[0], -1)
 
 
+def _hop_powers(x: np.ndarray, rate: int) -> np.ndarray:
+    """K-weighted mean square of each whole 100 ms hop, summed over channels (weight 1 each).
+
+    Streamed hop by hop (kernels.loudness): a clip's samples are never copied whole into K-weighted,
+    squared and summed arrays (for a 60 s stereo clip those were ~140 MB per measurement, several per clip).
+    """
+    return _channel_sum(x, rate, int(round(STEP_S * rate)))
+
+
+def _channel_sum(x: np.ndarray, rate: int, hop: int) -> np.ndarray:
+    power = np.zeros(x.shape[1] // hop, dtype=np.float64)
+    for channel in x:  # each channel from a zero filter state
+        power += KWeightedMeter(rate, hop).feed(channel)[0]
+    return power
+
+
+def _window_powers(x: np.ndarray, rate: int, window_hops: int) -> np.ndarray:
+    """Mean K-weighted power (channels summed) of windows of ``window_hops`` hops, one starting every hop."""
+    hops = _hop_powers(x, rate)
+    if hops.size < window_hops:
+        return np.zeros(0, dtype=np.float64)
+    prefix = np.concatenate([[0.0], np.cumsum(hops)])
+    return (prefix[window_hops:] - prefix[:-window_hops]) / window_hops
+
+
 def integrated_lufs(samples: np.ndarray, rate: int) -> float:
     """Gated integrated loudness (LUFS) of ``(n,)`` or ``(channels, n)`` samples; -inf for silence.
 
@@ -41,17 +66,9 @@ def integrated_lufs(samples: np.ndarray, rate: int) -> float:
     n = x.shape[1]
     if n == 0:
         return float("-inf")
-    sq = k_weighted(x, rate) ** 2
-    prefix = np.zeros((x.shape[0], n + 1), dtype=np.float64)
-    np.cumsum(sq, axis=1, out=prefix[:, 1:])
-    block = int(round(BLOCK_S * rate))
-    step = int(round(STEP_S * rate))
-    if n < block:
-        starts = np.array([0])
-        block = n
-    else:
-        starts = np.arange(0, n - block + 1, step)
-    power = ((prefix[:, starts + block] - prefix[:, starts]) / block).sum(axis=0)
+    # Shorter than one block: the whole signal's mean square is the one block.
+    short = n < int(round(BLOCK_S * rate))
+    power = _channel_sum(x, rate, n) if short else _window_powers(x, rate, int(round(BLOCK_S / STEP_S)))
     with np.errstate(divide="ignore"):
         loud = LUFS_OFFSET + 10.0 * np.log10(power)
     kept = power[loud > ABSOLUTE_GATE_LUFS]
@@ -66,15 +83,11 @@ def loudness_range(samples: np.ndarray, rate: int) -> float:
     """EBU Tech 3342 loudness range (LU): the 10th to 95th percentile spread of 3 s short-term loudness
     (10 Hz), gated at -70 LUFS absolute and -20 LU relative; 0.0 when too short or silent."""
     x = _as_channels(samples)
-    n = x.shape[1]
-    window = int(round(3.0 * rate))
-    if n < window:
+    if x.shape[1] < int(round(3.0 * rate)):
         return 0.0
-    sq = k_weighted(x, rate) ** 2
-    prefix = np.zeros((x.shape[0], n + 1), dtype=np.float64)
-    np.cumsum(sq, axis=1, out=prefix[:, 1:])
-    starts = np.arange(0, n - window + 1, int(round(STEP_S * rate)))
-    power = ((prefix[:, starts + window] - prefix[:, starts]) / window).sum(axis=0)
+    power = _window_powers(x, rate, int(round(3.0 / STEP_S)))
+    if power.size == 0:
+        return 0.0
     with np.errstate(divide="ignore"):
         loud = LUFS_OFFSET + 10.0 * np.log10(power)
     kept = power[loud > ABSOLUTE_GATE_LUFS]
