@@ -306,12 +306,16 @@ class Worker:
 
     async def check_partition_holders(self) -> None:
         """Write the input partitions this worker holds to the holder board, read everyone's, and rejoin the group
-        when one has had no holder for settings.holder_missing_s (app/holders.py says why)."""
-        if self.app.rebalancing:
-            return
+        when one has had no holder for settings.holder_missing_s (app/holders.py says why).
+
+        The heartbeat goes out during this worker's rebalances too: Faust counts a table's recovery as part of the
+        rebalance, and a recovery longer than the wait must not look like partitions nobody holds (the others
+        would rejoin and start it over). Only the decision waits until this worker's own assignment has settled."""
         now = time.time()
         try:
             await self.holders.beat(self.operations.worker_id, self.held_inputs(), now)
+            if self.app.rebalancing:
+                return
             beats = await self.holders.heartbeats(now)
         except RedisError as exc:  # the board is best effort: the worker runs on without it
             log.debug("holder board unavailable: %s", exc)
