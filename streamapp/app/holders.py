@@ -61,19 +61,31 @@ class Coverage:
 
 
 class HolderBoard:
-    """Each worker's held input partitions in one Redis hash per deployment (field: worker id)."""
+    """Each worker's held input partitions in one Redis hash per deployment (field: worker id).
+
+    Times are Redis's own clock (TIME), so workers on machines whose clocks disagree still judge each other's
+    heartbeats alike; ``now`` is read from it on each call.
+    """
 
     def __init__(self, url: str, app_id: str, fresh_s: float) -> None:
         self._redis = aioredis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._key = f"streamapp:{app_id}:holders"
+        self._rejoin_key = f"streamapp:{app_id}:rejoin"
         self.fresh_s = fresh_s
 
-    async def beat(self, worker_id: str, held: Iterable[Partition], now: float) -> None:
+    async def now(self) -> float:
+        seconds, micros = await self._redis.time()
+        return seconds + micros / 1e6
+
+    async def beat(self, worker_id: str, held: Iterable[Partition]) -> float:
+        """Write this worker's heartbeat; returns its time."""
+        now = await self.now()
         value = orjson.dumps({"at": now, "held": sorted(held)})
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._key, worker_id, value)
             pipe.expire(self._key, int(self.fresh_s * 10))  # the whole hash goes when the deployment stops
             await pipe.execute()
+        return now
 
     async def heartbeats(self, now: float) -> list[Heartbeat]:
         """Every heartbeat on the board; stale ones (a killed worker's) are removed as they are read."""
@@ -92,6 +104,12 @@ class HolderBoard:
         if stale:
             await self._redis.hdel(self._key, *stale)
         return beats
+
+    async def claim_rejoin(self, worker_id: str, for_s: float) -> bool:
+        """Whether this worker is the one to make the group rejoin now: every worker sees the same missing
+        partition within seconds, and one rebalance serves them all (concurrent ones are what the embedded
+        broker handles worst)."""
+        return bool(await self._redis.set(self._rejoin_key, worker_id, nx=True, ex=max(1, int(for_s))))
 
     async def leave(self, worker_id: str) -> None:
         try:

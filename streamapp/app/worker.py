@@ -111,6 +111,8 @@ class Worker:
         self.publisher = Publisher(app, settings, self.jobs.get)
         self.holders = HolderBoard(settings.redis_url, settings.app_id, fresh_s=HOLDER_FRESH_S)
         self.coverage = Coverage(after_s=settings.holder_missing_s)
+        self._held: list[tuple[str, int]] = []  # input partitions of this worker's settled assignment
+        self._closing = False
         self.applied = AppliedOffsets(settings.bootstrap_servers, settings.app_id, self.held_inputs,
                                       upstream=self.topics.videos)
         cache = ResultCache(settings.redis_url, settings.cache_ttl_s, max_total_bytes=settings.cache_max_bytes)
@@ -130,6 +132,7 @@ class Worker:
         app.agent(channels["videos"], name="extract")(self.take_submissions)
         app.agent(channels["job_status"], name="track-jobs")(self.track_jobs)
         app.on_partitions_assigned.connect(self.note_group_offsets)
+        app.on_partitions_revoked.connect(self.note_revoked)
         app.on_before_shutdown.connect(self.close_offsets)
         app.task(_plain(self.scheduler.loop))
         app.task(_plain(self.watch_lag))
@@ -235,9 +238,13 @@ class Worker:
         self.scheduler.confirmed.add(value["job_id"])  # the table now holds this job's latest event
 
     # -- assignment --------------------------------------------------------------------------------
+    async def note_revoked(self, app: faust.App, revoked: set[TP], **kwargs: Any) -> None:
+        self._held = []  # until the next assignment: a worker in a join holds nothing it can work on
+
     async def note_group_offsets(self, app: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         inputs = [(tp.topic, tp.partition) for tp in assigned
                   if tp.topic in (self.topics.videos, self.topics.job_status)]
+        self._held = inputs
         self.scheduler.release(lambda partition: TP(self.topics.job_status, partition) in assigned)
         self.scheduler.forget_confirmations()
         try:  # inside Faust's rebalance: never hold it up for long (the catch-up check retries the read)
@@ -246,6 +253,7 @@ class Worker:
             log.warning("reading the group's offsets took over 5 s; retrying later")
 
     async def close_offsets(self, app: faust.App, **kwargs: Any) -> None:
+        self._closing = True  # Faust stops timers after this hook: a check still to run writes nothing more
         await self.applied.close()
         await self.holders.leave(self.operations.worker_id)
         await self.holders.close()
@@ -308,21 +316,28 @@ class Worker:
         """Write the input partitions this worker holds to the holder board, read everyone's, and rejoin the group
         when one has had no holder for settings.holder_missing_s (app/holders.py says why).
 
-        The heartbeat goes out during this worker's rebalances too: Faust counts a table's recovery as part of the
-        rebalance, and a recovery longer than the wait must not look like partitions nobody holds (the others
-        would rejoin and start it over). Only the decision waits until this worker's own assignment has settled."""
-        now = time.time()
+        What is written is the assignment as this worker's rebalance callbacks saw it (Faust's assignor keeps
+        the previous one while a join is in progress). The heartbeat goes out during this worker's rebalances
+        too: Faust counts a table's recovery as part of the rebalance, and a recovery longer than the wait must
+        not look like partitions nobody holds. The decision waits until this worker's own assignment has
+        settled, and then starts its clocks afresh."""
+        if self._closing:
+            return
         try:
-            await self.holders.beat(self.operations.worker_id, self.held_inputs(), now)
+            now = await self.holders.beat(self.operations.worker_id, self._held)
             if self.app.rebalancing:
+                self.coverage.forget()
                 return
             beats = await self.holders.heartbeats(now)
+            counts = {self.topics.videos: len(PRIORITY_PARTITIONS), self.topics.job_status: self.topics.job_partitions}
+            lasting = self.coverage.update(uncovered(beats, counts, now, self.holders.fresh_s), time.monotonic())
+            if not lasting or not await self.holders.claim_rejoin(self.operations.worker_id,
+                                                                   self.coverage.after_s):
+                return
         except RedisError as exc:  # the board is best effort: the worker runs on without it
             log.debug("holder board unavailable: %s", exc)
             return
-        counts = {self.topics.videos: len(PRIORITY_PARTITIONS), self.topics.job_status: self.topics.job_partitions}
-        lasting = self.coverage.update(uncovered(beats, counts, now, self.holders.fresh_s), time.monotonic())
-        if lasting and request_rejoin(self.app.consumer):
+        if request_rejoin(self.app.consumer):
             self.coverage.forget()
             metrics.REJOINS.inc()
             log.warning("%s held by no live worker for %.0f s (%d heartbeats); rejoining the group",

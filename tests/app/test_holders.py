@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.request
 import uuid
 
+import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment, ConsumerProtocolMemberMetadata
 from faust.assignor.client_assignment import ClientAssignment, ClientMetadata
+from redis import asyncio as aioredis
 
 from streamapp.app.holders import Coverage, Heartbeat, HolderBoard, uncovered
 from tests.conftest import WorkerProcess, wait_until
@@ -45,23 +49,33 @@ def test_coverage_names_a_partition_only_once_it_has_gone_without_a_holder_long_
 
 
 def test_the_board_keeps_each_workers_latest_heartbeat_and_drops_stale_ones(redis_url: str) -> None:
-    async def scenario() -> tuple[list[Heartbeat], list[Heartbeat], list[Heartbeat]]:
-        board = HolderBoard(redis_url, f"test-{uuid.uuid4().hex[:8]}", fresh_s=10.0)
+    app_id = f"test-{uuid.uuid4().hex[:8]}"
+    key = f"streamapp:{app_id}:holders"
+
+    async def scenario() -> tuple[float, list[Heartbeat], bool, list[Heartbeat], list[bool]]:
+        board = HolderBoard(redis_url, app_id, fresh_s=10.0)
+        raw = aioredis.from_url(redis_url)
         try:
-            await board.beat("a", [("videos", 0)], now=1000.0)
-            await board.beat("a", [("videos", 0), ("job-status", 1)], now=1005.0)
-            await board.beat("b", [("job-status", 0)], now=960.0)  # older than 3 x fresh_s at 1005
-            first = await board.heartbeats(now=1005.0)
-            second = await board.heartbeats(now=1005.0)  # b was removed by the first read
+            await board.beat("a", [("videos", 0)])
+            at = await board.beat("a", [("videos", 0), ("job-status", 1)])
+            # A killed worker's last heartbeat, older than 3 x fresh_s by Redis's clock.
+            await raw.hset(key, "b", orjson.dumps({"at": at - 31.0, "held": [["job-status", 0]]}))
+            beats = await board.heartbeats(await board.now())
+            b_left = bool(await raw.hexists(key, "b"))
             await board.leave("a")
-            return first, second, await board.heartbeats(now=1005.0)
+            after_leaving = await board.heartbeats(await board.now())
+            claims = [await board.claim_rejoin("a", 60.0), await board.claim_rejoin("c", 60.0)]
+            return at, beats, b_left, after_leaving, claims
         finally:
+            await raw.delete(key, f"streamapp:{app_id}:rejoin")
+            await raw.aclose()
             await board.close()
 
-    first, second, after_leaving = asyncio.run(scenario())
-    assert first == [beat("a", 1005.0, ("videos", 0), ("job-status", 1))]
-    assert second == first
+    at, beats, b_left, after_leaving, claims = asyncio.run(scenario())
+    assert beats == [beat("a", at, ("videos", 0), ("job-status", 1))]
+    assert not b_left, "a stale heartbeat stays on the board"
     assert after_leaving == []
+    assert claims == [True, False], "two workers both made the group rejoin"
 
 
 class SilentMemberAssignor(AbstractPartitionAssignor):
@@ -84,6 +98,14 @@ class SilentMemberAssignor(AbstractPartitionAssignor):
     @classmethod
     def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
         pass
+
+
+def holds_partitions(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return bool(json.loads(response.read()).get("job_partitions"))
+    except OSError:
+        return False
 
 
 class Generations(ConsumerRebalanceListener):
@@ -121,7 +143,8 @@ def test_a_worker_rejoins_the_group_when_partitions_go_to_a_member_that_processe
             await consumer.stop()
 
     try:
-        assert wait_until(lambda: "page and API at" in worker.log(), 60), worker.log()
+        # The worker leads the group before the silent member joins (that member cannot lead a Faust group).
+        assert wait_until(lambda: holds_partitions(worker.web_port), 90, 1.0), worker.log()
         asyncio.run(silent_member())
         given = [g for g in generations.assigned if g]
         assert given, "the silent member was never given a partition"
