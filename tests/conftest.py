@@ -36,7 +36,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     record for the franz-go TestGroupETL pattern, which is this pipeline's shape; here it shows as a
     surviving worker's takeover or a fresh worker's first assignment stalling past a test's wait (a no-rerun
     run on 2026-11-29 caught a job-status partition that, after two kills' rebalance, most likely no live
-    worker held; bench/RESULTS.md). A real fault fails every try. Against real Kafka (STREAMAPP_TEST_BROKER, or
+    worker held; bench/RESULTS.md; the holder board, app/holders.py, now finds such a partition and rejoins the
+    group). A real fault fails every try. Against real Kafka (STREAMAPP_TEST_BROKER, or
     testcontainers) nothing is rerun.
     """
     if not _uses_embedded_broker() or os.environ.get("STREAMAPP_TEST_RERUNS") == "0":
