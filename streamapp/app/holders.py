@@ -30,7 +30,7 @@ Partition = tuple[str, int]
 @dataclass(frozen=True)
 class Heartbeat:
     worker_id: str
-    at: float  # wall-clock seconds: heartbeats are compared across processes
+    at: float  # Redis's clock (TIME), seconds: heartbeats are compared across processes and machines
     held: frozenset[Partition]
 
 

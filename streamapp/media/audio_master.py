@@ -32,25 +32,22 @@ def _as_channels(samples: np.ndarray) -> np.ndarray:
     return x.reshape(1, -1) if x.ndim == 1 else x.reshape(x.shape[0], -1)
 
 
-def _hop_powers(x: np.ndarray, rate: int) -> np.ndarray:
-    """K-weighted mean square of each whole 100 ms hop, summed over channels (weight 1 each).
+def _hop_powers(x: np.ndarray, rate: int, hop: int) -> np.ndarray:
+    """K-weighted mean square of each whole hop of ``hop`` samples, summed over channels (weight 1 each, each
+    from a zero filter state).
 
     Streamed hop by hop (kernels.loudness): a clip's samples are never copied whole into K-weighted,
     squared and summed arrays (for a 60 s stereo clip those were ~140 MB per measurement, several per clip).
     """
-    return _channel_sum(x, rate, int(round(STEP_S * rate)))
-
-
-def _channel_sum(x: np.ndarray, rate: int, hop: int) -> np.ndarray:
     power = np.zeros(x.shape[1] // hop, dtype=np.float64)
-    for channel in x:  # each channel from a zero filter state
+    for channel in x:
         power += KWeightedMeter(rate, hop).feed(channel)[0]
     return power
 
 
 def _window_powers(x: np.ndarray, rate: int, window_hops: int) -> np.ndarray:
     """Mean K-weighted power (channels summed) of windows of ``window_hops`` hops, one starting every hop."""
-    hops = _hop_powers(x, rate)
+    hops = _hop_powers(x, rate, int(round(STEP_S * rate)))
     if hops.size < window_hops:
         return np.zeros(0, dtype=np.float64)
     prefix = np.concatenate([[0.0], np.cumsum(hops)])
@@ -68,7 +65,7 @@ def integrated_lufs(samples: np.ndarray, rate: int) -> float:
         return float("-inf")
     # Shorter than one block: the whole signal's mean square is the one block.
     short = n < int(round(BLOCK_S * rate))
-    power = _channel_sum(x, rate, n) if short else _window_powers(x, rate, int(round(BLOCK_S / STEP_S)))
+    power = _hop_powers(x, rate, n) if short else _window_powers(x, rate, int(round(BLOCK_S / STEP_S)))
     with np.errstate(divide="ignore"):
         loud = LUFS_OFFSET + 10.0 * np.log10(power)
     kept = power[loud > ABSOLUTE_GATE_LUFS]
