@@ -1,6 +1,6 @@
 """Memory over hours: peak RSS of one worker turning a long 1080p video into clips.
 
-    python bench/memory.py [--input FILE] [--hours 2] [--max-clips 5]
+    python bench/memory.py [--input FILE] [--hours 2] [--max-clips 5] [--budget MIB]
 
 Without ``--input`` it joins real footage into a long 1080p file: ../shared/media/files/speech-green-screen.mp4
 (a 720p talk) is scaled to 1920x1080 once, then looped with ``-c copy`` to ``--hours``. It then runs the command
@@ -10,12 +10,14 @@ Printed: the peak of each, the peak of the worker's whole tree (main + pool), an
 RSS in the first and the last quarter of the run (growth over the run shows as a rise between the two).
 The tree's RSS counts the pages its processes share (the libraries' code: numpy, OpenCV, FFmpeg, CTranslate2)
 once per process; its PSS (proportional set size: each shared page split between the processes mapping it)
-is what the tree takes from the machine, and is printed beside it.
+is what the tree takes from the machine, and is printed beside it. ``--budget`` runs the worker with
+``STREAMAPP_MEMORY_BUDGET_MB`` (the pool holds only the processes that fit at their measured peaks).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -109,13 +111,15 @@ def main() -> int:
     ap.add_argument("--input", type=Path)
     ap.add_argument("--hours", type=float, default=2.0)
     ap.add_argument("--max-clips", type=int, default=5)
+    ap.add_argument("--budget", type=int, default=0, help="STREAMAPP_MEMORY_BUDGET_MB for the worker (0: none)")
     args = ap.parse_args()
+    env = {**os.environ, "STREAMAPP_MEMORY_BUDGET_MB": str(args.budget)}
     with tempfile.TemporaryDirectory(prefix="streamapp-memory-") as tmp:
         video = unseen_copy(args.input, Path(tmp)) if args.input else long_input(Path(tmp), args.hours)
         command = [sys.executable, "-m", "streamapp", "process", str(video), "--out", str(Path(tmp) / "out"),
                    "--max-clips", str(args.max_clips)]
         started = time.monotonic()
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         sampler = Sampler(psutil.Process(proc.pid))
         sampler.start()
         _, err = proc.communicate()
@@ -126,8 +130,9 @@ def main() -> int:
     tree_pss = [roles.get("worker tree PSS", 0) for _, roles in sampler.samples if roles.get("worker tree")]
     quarter = max(1, len(tree) // 4)
     print(machine())
-    print(f"input: {video.name}; command: streamapp process --max-clips {args.max_clips}; exit {proc.returncode}; "
-          f"wall {wall:.0f} s")
+    budget = f"STREAMAPP_MEMORY_BUDGET_MB={args.budget} " if args.budget else ""
+    print(f"input: {video.name}; command: {budget}streamapp process --max-clips {args.max_clips}; "
+          f"exit {proc.returncode}; wall {wall:.0f} s")
     if proc.returncode != 0:
         print(err.decode(errors="replace")[-2000:])
     for name, peak in sorted(sampler.peaks.items()):

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     # while the CPU has headroom (bench/RESULTS-optimizer.md, backlog with URL inputs).
     pool_max_size: int = Field(default_factory=lambda: min(64, 2 * (os.cpu_count() or 1) + 2), ge=1, le=64,
                                description="the optimizer's upper bound (default: 2 x cores + 2)")
+    # The worker's resident memory, its main process and every pool process at its peak: the pool holds no more
+    # processes than fit (a 1080x1920 render peaks at 520-650 MiB; bench/memory.py). 0 = no budget, the pool
+    # shrinks only when the machine runs short (the optimizer's memory_pressure rule).
+    memory_budget_mb: int = Field(0, ge=0, description="keep the worker within this many MiB by running fewer "
+                                  "pool processes (at least one); 0 = no budget")
     optimizer_enabled: bool = True
     metrics_interval_s: float = Field(1.0, gt=0, description="how often a worker samples its load")
     optimizer_hysteresis: int = Field(2, ge=1, description="samples in a row a rule must hold")

@@ -25,8 +25,8 @@ from streamapp.app.jobs import STAGE_OF_STATE, TERMINAL, runnable
 from streamapp.app.pool import WorkPool
 from streamapp.app.scheduler import Scheduler
 from streamapp.ops.alerts import AlertEvaluator, default_rules
-from streamapp.ops.optimizer import Bounds, MetricsSample, Optimizer
-from streamapp.ops.sampler import lag_by_stage, sample_system, stage_of_topic
+from streamapp.ops.optimizer import Bounds, MetricsSample, Optimizer, slots_within_budget
+from streamapp.ops.sampler import lag_by_stage, main_rss_bytes, sample_system, stage_of_topic
 from streamapp.settings import Settings
 from streamapp.transport import clients
 from streamapp.transport.topics import Topics
@@ -56,6 +56,17 @@ def recent_outcomes(records: list[dict[str, Any]], now: float) -> tuple[float | 
     return failure_rate, p95, float(last_minute)
 
 
+def starting_pool_size(settings: Settings) -> int:
+    """The pool's size at start: ``pool_size``, or fewer where the memory budget holds fewer processes at the
+    peak a render is expected to reach (nothing has been measured yet)."""
+    fits = slots_within_budget(settings.memory_budget_mb * 1024 * 1024, main_rss_bytes(), 0)
+    if fits is None or fits >= settings.pool_size:
+        return settings.pool_size
+    log.info("memory budget %d MiB: the pool starts with %d process(es), not %d", settings.memory_budget_mb, fits,
+             settings.pool_size)
+    return fits
+
+
 class Operations:
     def __init__(self, settings: Settings, topics: Topics, pool: WorkPool, scheduler: Scheduler,
                  records: Callable[[], list[dict[str, Any]]], send: Send) -> None:
@@ -76,7 +87,8 @@ class Operations:
                                                                   self.settings.pool_max_size)),
                          cooldown_s=self.settings.optimizer_cooldown_s, hysteresis=self.settings.optimizer_hysteresis,
                          cpu_headroom_percent=self.settings.optimizer_cpu_headroom_percent,
-                         base_size=self.settings.pool_size)
+                         base_size=self.settings.pool_size,
+                         memory_budget_bytes=self.settings.memory_budget_mb * 1024 * 1024)
 
     def sample(self) -> dict[str, Any]:
         """This worker's load now, as a metrics_sample event."""
@@ -104,6 +116,7 @@ class Operations:
             "cpu_percent": float(system["cpu_percent"]), "mem_percent": float(system["mem_percent"]),
             "mem_available_bytes": int(system["mem_available_bytes"]), "throughput_jobs_per_min": per_minute,
             "failure_rate": failure_rate, "stage_p95_s": p95,
+            "main_rss_bytes": main_rss_bytes(), "process_peak_bytes": self.pool.process_peak_bytes,
         })
 
     async def handle(self, sample: dict[str, Any]) -> None:
@@ -116,7 +129,8 @@ class Operations:
                 pool_size=sample["pool_size"], input_wait=sample.get("input_wait", 0),
                 cpu_percent=sample["cpu_percent"], mem_percent=sample["mem_percent"],
                 mem_available_bytes=sample["mem_available_bytes"],
-                throughput_jobs_per_min=sample["throughput_jobs_per_min"]))
+                throughput_jobs_per_min=sample["throughput_jobs_per_min"],
+                main_rss_bytes=sample.get("main_rss_bytes", 0), process_peak_bytes=sample.get("process_peak_bytes", 0)))
             if decision is not None:
                 # A CPU-driven shrink keeps the warm processes: the next downloads will want them back.
                 self.pool.resize(decision.pool_size_to, keep_processes=decision.rule == "cpu_saturated")
@@ -175,7 +189,7 @@ class Operations:
         """Apply safe setting changes in place (every part holds the same Settings object)."""
         for name, (_, new) in changes.items():
             setattr(self.settings, name, new)
-        if {"pool_min_size", "pool_max_size"} & changes.keys():
+        if {"pool_min_size", "pool_max_size", "memory_budget_mb"} & changes.keys():
             self.optimizer = self._new_optimizer()
         if any(name.startswith("alert_") for name in changes):
             self.alerts = AlertEvaluator(default_rules(self.settings))

@@ -16,15 +16,17 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from streamapp.errors import TransientError
-from streamapp.processes import die_with_parent
+from streamapp.processes import cap_heap_growth, die_with_parent, peak_rss_bytes, reset_peak_rss
 
 _progress_queue: Any = None  # set in each child by _init_child
+RECENT_PEAKS = 8  # the pool's peak is the largest of its last few tasks: one small job does not undo a big one
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -45,8 +47,16 @@ def _exit_with_parent(parent: int) -> None:
 
 def _init_child(progress_queue: Any, parent: int) -> None:
     _exit_with_parent(parent)
+    cap_heap_growth()
     global _progress_queue
     _progress_queue = progress_queue
+
+
+def _measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
+    """``fn(*args)`` in a pool process, with the process's peak resident size while it ran."""
+    reset_peak_rss()
+    result = fn(*args)
+    return result, peak_rss_bytes()
 
 
 def report_progress(job_id: str, stage: str, fraction: float) -> None:
@@ -66,6 +76,12 @@ class WorkPool:
         self._processes = size  # processes the executor may hold (at least ``size``)
         self._futures: dict[str, set[Future[Any]]] = {}  # job id -> its work submitted and not yet finished
         self._threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="pool-io")
+        self._peaks: deque[int] = deque(maxlen=RECENT_PEAKS)
+
+    @property
+    def process_peak_bytes(self) -> int:
+        """The largest resident size a pool process reached in one of the recent tasks (0 before any)."""
+        return max(self._peaks, default=0)
 
     def _new_executor(self, size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -101,9 +117,12 @@ class WorkPool:
         self.busy += 1
         executor = self._executor
         try:
-            future = executor.submit(fn, *args)
+            future = executor.submit(_measured, fn, *args)
             self._track(job_id, future)
-            return await asyncio.wrap_future(future)
+            result, peak = await asyncio.wrap_future(future)
+            if peak:
+                self._peaks.append(peak)
+            return result
         except BrokenProcessPool:
             # A child died (OOM killer, a crash in native code): replace the pool and let the job retry.
             if executor is self._executor:

@@ -40,7 +40,7 @@ from streamapp.app.faust_fixes import (
 )
 from streamapp.app.holders import Coverage, HolderBoard, uncovered
 from streamapp.app.job_files import JobFiles
-from streamapp.app.operations import Operations
+from streamapp.app.operations import Operations, starting_pool_size
 from streamapp.app.pool import WorkPool
 from streamapp.app.publisher import Publisher
 from streamapp.app.runner import StageRunner
@@ -51,6 +51,7 @@ from streamapp.client import read_job_record
 from streamapp.errors import StreamappError
 from streamapp.fileio import sweep_temp_files
 from streamapp.ops.reload import ConfigWatcher
+from streamapp.processes import cap_heap_growth
 from streamapp.settings import Settings
 from streamapp.transport import codec
 from streamapp.transport.topics import PRIORITY_PARTITIONS, job_partition, partition_for_priority
@@ -106,8 +107,9 @@ class Worker:
     def __init__(self, app: faust.App, settings: Settings) -> None:
         self.app, self.settings, self.topics = app, settings, settings.topics
         self.jobs = app.Table("jobs", default=None, partitions=self.topics.job_partitions, key_type=str)
-        self.pool = WorkPool(settings.pool_size)
-        metrics.POOL_WORKERS.labels("all").set(settings.pool_size)
+        cap_heap_growth()  # the main process reads a job's whole signals before its export
+        self.pool = WorkPool(starting_pool_size(settings))
+        metrics.POOL_WORKERS.labels("all").set(self.pool.size)
         self.publisher = Publisher(app, settings, self.jobs.get)
         self.holders = HolderBoard(settings.redis_url, settings.app_id, fresh_s=HOLDER_FRESH_S)
         self.coverage = Coverage(after_s=settings.holder_missing_s)
@@ -370,7 +372,7 @@ class Worker:
 
     async def warm_pool(self) -> None:
         """Start the pool's processes (and their imports) while the consumer group forms."""
-        results = await asyncio.gather(*(self.pool.run(tasks.warm) for _ in range(self.settings.pool_size)),
+        results = await asyncio.gather(*(self.pool.run(tasks.warm) for _ in range(self.pool.size)),
                                        return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):  # a job will find out again and retry; the worker stays up

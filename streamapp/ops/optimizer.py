@@ -3,6 +3,9 @@
 Rules, checked in this order on every sample:
 
 1. ``bounds``           the pool is outside [min_size, max_size]: clamp at once (no hysteresis, no cooldown).
+   ``memory_budget``    with a memory budget, the pool is larger than the processes that fit it at their peak
+                        (the worker's main process, plus the largest peak of a pool process's recent tasks per
+                        process): shrink at once. The budget caps every other rule's size too.
 2. ``memory_pressure``  memory is tight (mem_percent > mem_high_percent or available < mem_min_available_bytes)
                         for ``hysteresis`` consecutive samples: shrink by ``step``.
 3. ``backlog_growing``  the total backlog (lag) grew, or waited on a full pool, on each of ``hysteresis``
@@ -29,6 +32,19 @@ import math
 from dataclasses import dataclass, field
 
 GIB = 1024**3
+MIB = 1024**2
+# One pool process's peak before any task has been measured: a 1080x1920 render with captions
+# (bench/memory.py: 520-650 MiB on a 2-hour 1080p talk).
+DEFAULT_PROCESS_PEAK_BYTES = 700 * MIB
+
+
+def slots_within_budget(budget_bytes: int, main_bytes: int, process_peak_bytes: int) -> int | None:
+    """How many pool processes fit a worker's memory budget at their peak beside its main process (at least one:
+    work must go on); None without a budget (``budget_bytes`` <= 0). ``process_peak_bytes`` 0: not yet measured."""
+    if budget_bytes <= 0:
+        return None
+    per_process = process_peak_bytes or DEFAULT_PROCESS_PEAK_BYTES
+    return max(1, (budget_bytes - main_bytes) // per_process)
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,8 @@ class MetricsSample:
     mem_available_bytes: int
     throughput_jobs_per_min: float = 0.0
     input_wait: int = 0                         # slots whose job waits on its input (a download)
+    main_rss_bytes: int = 0                     # the worker's main process
+    process_peak_bytes: int = 0                 # a pool process's largest peak in its recent tasks (0: none yet)
 
     @property
     def total_lag(self) -> int:
@@ -104,6 +122,7 @@ class Optimizer:
         mem_min_available_bytes: int = GIB,
         idle_for_s: float = 300.0,
         base_size: int | None = None,
+        memory_budget_bytes: int = 0,
     ) -> None:
         if hysteresis < 1 or step < 1 or cooldown_s < 0 or idle_for_s < 0:
             raise ValueError("hysteresis and step must be >= 1; cooldown_s and idle_for_s >= 0")
@@ -115,6 +134,7 @@ class Optimizer:
         self.mem_high_percent = mem_high_percent
         self.mem_min_available_bytes = mem_min_available_bytes
         self.idle_for_s = idle_for_s
+        self.memory_budget_bytes = memory_budget_bytes  # the worker's, main and pool processes; 0 = none
         self.cpu_saturated_percent = min(99.5, max(97.0, cpu_headroom_percent + 5.0))
         # The starting size ``cpu_saturated`` shrinks back to; None turns that rule off.
         self.base_size = bounds.clamp(base_size) if base_size is not None else None
@@ -132,27 +152,30 @@ class Optimizer:
         previous, self._previous = self._previous, sample
         self._update_streaks(sample, previous)
         size = sample.pool_size
+        bounds = self.bounds_for(sample)
 
-        clamped = self.bounds.clamp(size)
+        if size > bounds.max_size and bounds.max_size < self.bounds.max_size:
+            return self._decide(sample, bounds.max_size, "memory_budget", self._over_budget(sample))
+        clamped = bounds.clamp(size)
         if clamped != size:
             side = "below the minimum" if size < clamped else "above the maximum"
-            limit = self.bounds.min_size if size < clamped else self.bounds.max_size
+            limit = bounds.min_size if size < clamped else bounds.max_size
             return self._decide(sample, clamped, "bounds", f"pool size {size} is {side} {limit}")
 
         if self.in_cooldown(sample.at):
             return None
 
         n = self.hysteresis
-        if self._streaks.memory >= n and size > self.bounds.min_size:
+        if self._streaks.memory >= n and size > bounds.min_size:
             available_gib = sample.mem_available_bytes / GIB
             return self._decide(
-                sample, self.bounds.clamp(size - self.step), "memory_pressure",
+                sample, bounds.clamp(size - self.step), "memory_pressure",
                 f"memory is tight for {n} samples (used {sample.mem_percent:.0f}%, {available_gib:.1f} GiB "
                 f"available; limits {self.mem_high_percent:.0f}% / "
                 f"{self.mem_min_available_bytes / GIB:.1f} GiB): shrinking",
             )
 
-        if self._streaks.backlog >= n and size < self.bounds.max_size:
+        if self._streaks.backlog >= n and size < bounds.max_size:
             first = self._streaks.history[0].total_lag if self._streaks.history else 0
             peak = self._streaks.cpu_peak
             why = (f"CPU at most {peak:.0f}% (< {self.cpu_headroom_percent:.0f}%)" if self._cpu_had_room()
@@ -172,9 +195,9 @@ class Optimizer:
 
         idle_since = self._streaks.idle_since
         if (self._streaks.idle >= n and idle_since is not None and sample.at - idle_since >= self.idle_for_s
-                and size > self.bounds.min_size):
+                and size > bounds.min_size):
             return self._decide(
-                sample, self.bounds.clamp(size - self.step), "idle",
+                sample, bounds.clamp(size - self.step), "idle",
                 f"no backlog and no busy worker for {sample.at - idle_since:.0f} s "
                 f"(>= {self.idle_for_s:.0f} s): shrinking",
             )
@@ -190,7 +213,21 @@ class Optimizer:
             computing = max(1, sample.total_busy - sample.input_wait)
             carried = math.floor(computing * self.cpu_headroom_percent / max(peak, 10.0)) + sample.input_wait
             target = max(target, carried)
-        return self.bounds.clamp(min(target, size + max(self.step, sample.total_lag)))
+        return self.bounds_for(sample).clamp(min(target, size + max(self.step, sample.total_lag)))
+
+    def bounds_for(self, sample: MetricsSample) -> Bounds:
+        """The configured bounds, lowered to what the memory budget allows at the sample's measured peaks."""
+        fits = slots_within_budget(self.memory_budget_bytes, sample.main_rss_bytes, sample.process_peak_bytes)
+        if fits is None or fits >= self.bounds.max_size:
+            return self.bounds
+        return Bounds(min(self.bounds.min_size, fits), fits)
+
+    def _over_budget(self, sample: MetricsSample) -> str:
+        per_process = sample.process_peak_bytes or DEFAULT_PROCESS_PEAK_BYTES
+        fits = self.bounds_for(sample).max_size
+        return (f"{sample.pool_size} pool processes at {per_process / MIB:.0f} MiB each (their recent peak) beside "
+                f"the main process's {sample.main_rss_bytes / MIB:.0f} MiB exceed the memory budget of "
+                f"{self.memory_budget_bytes / MIB:.0f} MiB: {fits} fit")
 
     def _cpu_had_room(self) -> bool:
         """Whether every sample of the backlog streak was under the headroom (not just downloads waiting)."""

@@ -35,7 +35,7 @@ SAFE_FIELDS: frozenset[str] = frozenset({
     # rendering
     "crf", "preset", "loudness_target_lufs", "true_peak_db",
     # pool bounds (the optimizer resizes within them)
-    "pool_min_size", "pool_max_size",
+    "pool_min_size", "pool_max_size", "memory_budget_mb",
     # alert thresholds
     *ALERT_DEFAULTS,
 })

@@ -27,6 +27,11 @@ def sample_system() -> dict[str, float | int]:
     }
 
 
+def main_rss_bytes() -> int:
+    """This process's resident size now."""
+    return int(psutil.Process().memory_info().rss)
+
+
 def lag_by_stage(
     end_offsets: Mapping[TopicPartition, int],
     committed: Mapping[TopicPartition, int | None],

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import signal
 import urllib.request
 from pathlib import Path
@@ -12,6 +13,7 @@ import orjson
 import pytest
 
 from streamapp.events import validate
+from streamapp.ops.optimizer import slots_within_budget
 from tests.app.test_recovery import follow_jobs, fresh_videos, new_worker
 from tests.app.test_worker import read_topic
 
@@ -45,6 +47,31 @@ def test_backlog_grows_the_pool_and_raises_an_alert(stack_env, bootstrap, topics
     assert samples and all(s["type"] == "metrics_sample" for s in samples)
     assert 'streamapp_pool_decisions_total{rule="backlog_growing"}' in exposition
     assert "streamapp_stage_duration_seconds_bucket" in exposition
+
+
+def test_a_memory_budget_holds_the_pool_to_what_fits(stack_env, bootstrap, topics, tmp_path: Path) -> None:
+    from streamapp.client import submission
+
+    # 900 MiB: the main process and one pool process at a render's expected peak (700 MiB), not two
+    worker = new_worker(stack_env, tmp_path, "budget", STREAMAPP_POOL_SIZE="3", STREAMAPP_POOL_MIN_SIZE="1",
+                        STREAMAPP_POOL_MAX_SIZE="3", STREAMAPP_MEMORY_BUDGET_MB="900",
+                        STREAMAPP_METRICS_INTERVAL_S="0.5", STREAMAPP_OPTIMIZER_HYSTERESIS="1",
+                        STREAMAPP_OPTIMIZER_COOLDOWN_S="0", STREAMAPP_OPTIMIZER_CPU_HEADROOM_PERCENT="100")
+    try:
+        jobs = [submission(path, tmp_path, options={"max_clips": 1, "min_duration_s": 5, "max_duration_s": 8})
+                for path in fresh_videos(tmp_path, 3)]
+        outcomes, _ = asyncio.run(follow_jobs(bootstrap, topics, jobs))
+        assert all(o.state == "done" for o in outcomes.values())
+    finally:
+        worker.stop()
+    samples = [validate(orjson.loads(m.value)) for m in asyncio.run(read_topic(bootstrap, topics.metrics, 1000, 5))]
+    mine = [s for s in samples if s["worker_id"].endswith(f"-{worker.process.pid}")]
+    assert mine and mine[0]["pool_size"] == 1  # pool_size 3 asked for, one fits at a render's expected peak
+    for before, after in itertools.pairwise(mine):  # no size beyond what the peaks measured before it allow
+        assert after["pool_size"] <= slots_within_budget(900 * 1024 * 1024, before["main_rss_bytes"],
+                                                         before["process_peak_bytes"])
+    assert max(s["process_peak_bytes"] for s in mine) > 100 * 1024 * 1024  # pool processes' peaks, measured
+    assert all(0 < s["main_rss_bytes"] < 900 * 1024 * 1024 for s in mine)
 
 
 def test_sighup_reloads_safe_settings_without_a_restart(stack_env, bootstrap, topics, tmp_path: Path) -> None:

@@ -79,3 +79,29 @@ def test_a_killed_child_is_a_transient_error_and_the_pool_recovers() -> None:
         assert len(pids_in_parallel(pool, 1)) == 1  # a fresh executor took over
     finally:
         pool.shutdown()
+
+
+def _hold_bytes(size: int) -> int:
+    block = bytearray(size)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page: resident, not just reserved
+    return len(block)
+
+
+def test_the_pool_knows_the_peak_its_processes_reached_in_recent_tasks() -> None:
+    pool = WorkPool(1)
+    try:
+        async def main() -> tuple[int, int, int]:
+            small = await pool.run(_hold_bytes, 1024)
+            after_small = pool.process_peak_bytes
+            await pool.run(_hold_bytes, 300 * 1024 * 1024)
+            after_big = pool.process_peak_bytes
+            await pool.run(_hold_bytes, 1024)  # a small task later does not hide the big one
+            return small, after_small, after_big
+
+        small, after_small, after_big = asyncio.run(main())
+        assert small == 1024
+        assert 0 < after_small < 250 * 1024 * 1024  # an idle interpreter with the pool's imports
+        assert after_big >= after_small + 290 * 1024 * 1024
+        assert pool.process_peak_bytes == after_big
+    finally:
+        pool.shutdown()
