@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import re
 import signal
+
+log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _M_MMAP_THRESHOLD = -3
@@ -42,10 +45,13 @@ def cap_heap_growth(threshold: int = MMAP_THRESHOLD_BYTES) -> None:
     glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB), so after the first
     big array the later ones come from the heap, and a heap fragmented by them keeps its pages: a render that
     had mastered a 40 s clip's sound sat on 549 MiB after it ended instead of 315, and peaked 50 MiB higher.
-    A fixed threshold stops that adjustment.
+    A fixed threshold stops that adjustment (and glibc's trim threshold then stays at its 128 KiB default). Arrays
+    above it cost a fresh mapping each time: a 4K frame copied out of the decoder would, the decoder's own frame
+    buffers (pooled by FFmpeg) do not.
     """
     with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, int(threshold))
+        if ctypes.CDLL("libc.so.6").mallopt(_M_MMAP_THRESHOLD, int(threshold)) != 1:
+            log.debug("mallopt(M_MMAP_THRESHOLD) refused %d", threshold)
 
 
 def reset_peak_rss() -> None:

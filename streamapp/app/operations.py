@@ -60,11 +60,7 @@ def starting_pool_size(settings: Settings) -> int:
     """The pool's size at start: ``pool_size``, or fewer where the memory budget holds fewer processes at the
     peak a render is expected to reach (nothing has been measured yet)."""
     fits = slots_within_budget(settings.memory_budget_mb * 1024 * 1024, main_rss_bytes(), 0)
-    if fits is None or fits >= settings.pool_size:
-        return settings.pool_size
-    log.info("memory budget %d MiB: the pool starts with %d process(es), not %d", settings.memory_budget_mb, fits,
-             settings.pool_size)
-    return fits
+    return settings.pool_size if fits is None else min(settings.pool_size, fits)
 
 
 class Operations:
@@ -87,7 +83,7 @@ class Operations:
                                                                   self.settings.pool_max_size)),
                          cooldown_s=self.settings.optimizer_cooldown_s, hysteresis=self.settings.optimizer_hysteresis,
                          cpu_headroom_percent=self.settings.optimizer_cpu_headroom_percent,
-                         base_size=self.settings.pool_size,
+                         base_size=starting_pool_size(self.settings),
                          memory_budget_bytes=self.settings.memory_budget_mb * 1024 * 1024)
 
     def sample(self) -> dict[str, Any]:
@@ -132,8 +128,10 @@ class Operations:
                 throughput_jobs_per_min=sample["throughput_jobs_per_min"],
                 main_rss_bytes=sample.get("main_rss_bytes", 0), process_peak_bytes=sample.get("process_peak_bytes", 0)))
             if decision is not None:
-                # A CPU-driven shrink keeps the warm processes: the next downloads will want them back.
-                self.pool.resize(decision.pool_size_to, keep_processes=decision.rule == "cpu_saturated")
+                # A CPU-driven shrink keeps the warm processes: the next downloads will want them back. Under a
+                # memory budget every process counts, so none is kept past the pool's size.
+                keep = decision.rule == "cpu_saturated" and not self.settings.memory_budget_mb
+                self.pool.resize(decision.pool_size_to, keep_processes=keep)
                 metrics.POOL_WORKERS.labels("all").set(self.pool.size)
                 metrics.POOL_DECISIONS.labels(decision.rule).inc()
                 log.info("pool %d -> %d (%s): %s", decision.pool_size_from, decision.pool_size_to, decision.rule,

@@ -53,9 +53,14 @@ def _init_child(progress_queue: Any, parent: int) -> None:
 
 
 def _measured(fn: Callable[..., Any], *args: Any) -> tuple[Any, int]:
-    """``fn(*args)`` in a pool process, with the process's peak resident size while it ran."""
+    """``fn(*args)`` in a pool process, with the process's peak resident size while it ran (on an error too: the
+    exception carries it as ``peak_rss_bytes``)."""
     reset_peak_rss()
-    result = fn(*args)
+    try:
+        result = fn(*args)
+    except BaseException as exc:
+        exc.peak_rss_bytes = peak_rss_bytes()  # type: ignore[attr-defined]  # pickled with the exception
+        raise
     return result, peak_rss_bytes()
 
 
@@ -82,6 +87,15 @@ class WorkPool:
     def process_peak_bytes(self) -> int:
         """The largest resident size a pool process reached in one of the recent tasks (0 before any)."""
         return max(self._peaks, default=0)
+
+    @property
+    def task_peaks(self) -> tuple[int, ...]:
+        """Each recent task's peak, oldest first."""
+        return tuple(self._peaks)
+
+    def _record_peak(self, peak: int) -> None:
+        if peak:
+            self._peaks.append(peak)
 
     def _new_executor(self, size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -119,9 +133,12 @@ class WorkPool:
         try:
             future = executor.submit(_measured, fn, *args)
             self._track(job_id, future)
-            result, peak = await asyncio.wrap_future(future)
-            if peak:
-                self._peaks.append(peak)
+            try:
+                result, peak = await asyncio.wrap_future(future)
+            except Exception as exc:
+                self._record_peak(getattr(exc, "peak_rss_bytes", 0))
+                raise
+            self._record_peak(peak)
             return result
         except BrokenProcessPool:
             # A child died (OOM killer, a crash in native code): replace the pool and let the job retry.

@@ -109,6 +109,9 @@ class Worker:
         self.jobs = app.Table("jobs", default=None, partitions=self.topics.job_partitions, key_type=str)
         cap_heap_growth()  # the main process reads a job's whole signals before its export
         self.pool = WorkPool(starting_pool_size(settings))
+        if self.pool.size < settings.pool_size:
+            log.info("memory budget %d MiB: the pool starts with %d process(es), not %d", settings.memory_budget_mb,
+                     self.pool.size, settings.pool_size)
         metrics.POOL_WORKERS.labels("all").set(self.pool.size)
         self.publisher = Publisher(app, settings, self.jobs.get)
         self.holders = HolderBoard(settings.redis_url, settings.app_id, fresh_s=HOLDER_FRESH_S)

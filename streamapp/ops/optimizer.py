@@ -4,8 +4,9 @@ Rules, checked in this order on every sample:
 
 1. ``bounds``           the pool is outside [min_size, max_size]: clamp at once (no hysteresis, no cooldown).
    ``memory_budget``    with a memory budget, the pool is larger than the processes that fit it at their peak
-                        (the worker's main process, plus the largest peak of a pool process's recent tasks per
-                        process): shrink at once. The budget caps every other rule's size too.
+                        (the worker's main process, plus per process the larger of a render's expected peak and
+                        the largest peak of the pool's recent tasks): shrink at once. The budget caps every other
+                        rule's size too.
 2. ``memory_pressure``  memory is tight (mem_percent > mem_high_percent or available < mem_min_available_bytes)
                         for ``hysteresis`` consecutive samples: shrink by ``step``.
 3. ``backlog_growing``  the total backlog (lag) grew, or waited on a full pool, on each of ``hysteresis``
@@ -40,10 +41,14 @@ DEFAULT_PROCESS_PEAK_BYTES = 700 * MIB
 
 def slots_within_budget(budget_bytes: int, main_bytes: int, process_peak_bytes: int) -> int | None:
     """How many pool processes fit a worker's memory budget at their peak beside its main process (at least one:
-    work must go on); None without a budget (``budget_bytes`` <= 0). ``process_peak_bytes`` 0: not yet measured."""
+    work must go on); None without a budget (``budget_bytes`` <= 0).
+
+    A process is counted at the larger of its measured recent peak and a render's expected one: the next task
+    may be a render even when the recent ones were small (warming a process, probing, scoring), and a peak is
+    known only once its task has ended."""
     if budget_bytes <= 0:
         return None
-    per_process = process_peak_bytes or DEFAULT_PROCESS_PEAK_BYTES
+    per_process = max(process_peak_bytes, DEFAULT_PROCESS_PEAK_BYTES)
     return max(1, (budget_bytes - main_bytes) // per_process)
 
 
@@ -223,9 +228,9 @@ class Optimizer:
         return Bounds(min(self.bounds.min_size, fits), fits)
 
     def _over_budget(self, sample: MetricsSample) -> str:
-        per_process = sample.process_peak_bytes or DEFAULT_PROCESS_PEAK_BYTES
+        per_process = max(sample.process_peak_bytes, DEFAULT_PROCESS_PEAK_BYTES)
         fits = self.bounds_for(sample).max_size
-        return (f"{sample.pool_size} pool processes at {per_process / MIB:.0f} MiB each (their recent peak) beside "
+        return (f"{sample.pool_size} pool processes at {per_process / MIB:.0f} MiB each (their expected peak) beside "
                 f"the main process's {sample.main_rss_bytes / MIB:.0f} MiB exceed the memory budget of "
                 f"{self.memory_budget_bytes / MIB:.0f} MiB: {fits} fit")
 

@@ -103,5 +103,21 @@ def test_the_pool_knows_the_peak_its_processes_reached_in_recent_tasks() -> None
         assert 0 < after_small < 250 * 1024 * 1024  # an idle interpreter with the pool's imports
         assert after_big >= after_small + 290 * 1024 * 1024
         assert pool.process_peak_bytes == after_big
+        assert pool.task_peaks[-1] < after_big - 250 * 1024 * 1024  # each task's peak is its own
+    finally:
+        pool.shutdown()
+
+
+def _hold_then_fail(size: int) -> None:
+    _hold_bytes(size)
+    raise ValueError("bad input")
+
+
+def test_a_failed_task_still_reports_its_peak() -> None:
+    pool = WorkPool(1)
+    try:
+        with pytest.raises(ValueError, match="bad input"):
+            asyncio.run(pool.run(_hold_then_fail, 300 * 1024 * 1024))
+        assert pool.task_peaks and pool.task_peaks[-1] >= 300 * 1024 * 1024
     finally:
         pool.shutdown()
