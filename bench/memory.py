@@ -6,8 +6,10 @@ Without ``--input`` it joins real footage into a long 1080p file: ../shared/medi
 (a 720p talk) is scaled to 1920x1080 once, then looped with ``-c copy`` to ``--hours``. It then runs the command
 a creator runs, ``streamapp process FILE`` (embedded broker, one local worker), and samples every second the
 resident memory of each process under it: the worker's main process, its pool processes, and the broker.
-Printed: the peak of each, the peak of the worker's whole tree (main + pool), and the worker tree's median
-RSS in the first and the last quarter of the run (growth over the run shows as a rise between the two).
+Printed: the peak of each, the peak of the worker's whole tree (main + pool), the worker tree's median
+RSS in the first and the last quarter of the run, and the same within the analysis alone (before the first clip
+file appears in the output folder): growth over hours of input shows as a rise between its two quarters, while
+the run's last quarter also holds the renders, which need more than the analysis.
 The tree's RSS counts the pages its processes share (the libraries' code: numpy, OpenCV, FFmpeg, CTranslate2)
 once per process; its PSS (proportional set size: each shared page split between the processes mapping it)
 is what the tree takes from the machine, and is printed beside it. ``--budget`` runs the worker with
@@ -60,9 +62,11 @@ def unseen_copy(video: Path, folder: Path) -> Path:
 class Sampler(threading.Thread):
     """RSS of every process under ``root``, once a second, by role."""
 
-    def __init__(self, root: psutil.Process) -> None:
+    def __init__(self, root: psutil.Process, out_dir: Path) -> None:
         super().__init__(daemon=True)
         self.root = root
+        self.out_dir = out_dir
+        self.exporting_from: float | None = None  # run time of the first clip file in the output folder
         self.samples: list[tuple[float, dict[str, int]]] = []  # (t, role -> bytes)
         self.peaks: dict[str, int] = {}
         self.stop = threading.Event()
@@ -102,7 +106,10 @@ class Sampler(threading.Thread):
             roles["worker tree PSS"] = roles.get("worker PSS", 0) + roles.get("pool PSS", 0)
             for role, rss in roles.items():
                 self.peaks[role] = max(self.peaks.get(role, 0), rss)
-            self.samples.append((time.monotonic() - started, roles))
+            now = time.monotonic() - started
+            if self.exporting_from is None and self.out_dir.exists() and any(self.out_dir.rglob("*.mp4*")):
+                self.exporting_from = now
+            self.samples.append((now, roles))
             self.stop.wait(1.0)
 
 
@@ -120,7 +127,7 @@ def main() -> int:
                    "--max-clips", str(args.max_clips)]
         started = time.monotonic()
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        sampler = Sampler(psutil.Process(proc.pid))
+        sampler = Sampler(psutil.Process(proc.pid), Path(tmp) / "out")
         sampler.start()
         _, err = proc.communicate()
         sampler.stop.set()
@@ -142,6 +149,13 @@ def main() -> int:
               f"last quarter {statistics.median(tree[-quarter:]) / MIB:.0f} MiB ({len(tree)} samples)")
         print(f"worker tree median PSS, first quarter {statistics.median(tree_pss[:quarter]) / MIB:.0f} MiB, "
               f"last quarter {statistics.median(tree_pss[-quarter:]) / MIB:.0f} MiB")
+        analysis = [roles["worker tree"] for t, roles in sampler.samples if roles.get("worker tree")
+                    and (sampler.exporting_from is None or t < sampler.exporting_from)]
+        if len(analysis) >= 8:
+            part = len(analysis) // 4
+            print(f"analysis alone ({len(analysis)} s, before the first clip file): median RSS first quarter "
+                  f"{statistics.median(analysis[:part]) / MIB:.0f} MiB, last quarter "
+                  f"{statistics.median(analysis[-part:]) / MIB:.0f} MiB, peak {max(analysis) / MIB:.0f} MiB")
         timeline = [(t, roles) for t, roles in sampler.samples if roles.get("worker tree")]
         t_peak, at_peak = max(timeline, key=lambda item: item[1]["worker tree PSS"])
         print(f"at the tree's PSS peak ({t_peak:.0f} s into the run): "
