@@ -27,32 +27,6 @@ from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_por
 from streamapp.transport.topics import Topics
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On the embedded Tansu broker only, tests that form Faust consumer groups (a worker, or the mark
-    ``consumer_groups``) get up to three more tries (shown as R); no other test is ever rerun.
-
-    The external bug they wait on: Tansu (now Nisshi, nisshi-io/nisshi) on memory storage answers
-    concurrent rebalances across chained consumer groups with UNKNOWN_MEMBER_ID, as its compat FINDINGS
-    record for the franz-go TestGroupETL pattern, which is this pipeline's shape; here it shows as a
-    surviving worker's takeover or a fresh worker's first assignment stalling past a test's wait (a no-rerun
-    run on 2026-11-29 caught a job-status partition that, after two kills' rebalance, most likely no live
-    worker held; bench/RESULTS.md; the holder board, app/holders.py, now finds such a partition and rejoins the
-    group). A real fault fails every try. Against real Kafka (STREAMAPP_TEST_BROKER, or
-    testcontainers) nothing is rerun.
-    """
-    if not _uses_embedded_broker() or os.environ.get("STREAMAPP_TEST_RERUNS") == "0":
-        return  # STREAMAPP_TEST_RERUNS=0: no reruns at all (bench/RESULTS.md counts suite runs made so)
-    for item in items:
-        groups = "worker" in getattr(item, "fixturenames", ()) or item.get_closest_marker("consumer_groups")
-        if groups and not item.get_closest_marker("flaky"):
-            item.add_marker(pytest.mark.flaky(reruns=3, reruns_delay=2))
-
-
-def _uses_embedded_broker() -> bool:
-    """The broker_url fixture's choice, known before any test runs."""
-    return not os.environ.get("STREAMAPP_TEST_BROKER") and not _docker_answers()
-
-
 @functools.cache
 def _docker_answers() -> bool:
     if not shutil.which("docker"):

