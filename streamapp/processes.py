@@ -44,7 +44,7 @@ def cap_heap_growth(threshold: int = MMAP_THRESHOLD_BYTES) -> None:
 
     glibc raises its mmap threshold to the size of each large block freed (up to 32 MiB), so after the first
     big array the later ones come from the heap, and a heap fragmented by them keeps its pages: a render that
-    had mastered a 40 s clip's sound sat on 549 MiB after it ended instead of 315, and peaked 50 MiB higher.
+    had mastered a 38 s clip's sound sat on 549 MiB after it ended instead of 294-315 (its peak moved within noise).
     A fixed threshold stops that adjustment (and glibc's trim threshold then stays at its 128 KiB default). Arrays
     above it cost a fresh mapping each time: a 4K frame copied out of the decoder would, the decoder's own frame
     buffers (pooled by FFmpeg) do not.

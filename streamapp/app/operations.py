@@ -56,10 +56,14 @@ def recent_outcomes(records: list[dict[str, Any]], now: float) -> tuple[float | 
     return failure_rate, p95, float(last_minute)
 
 
+def memory_budget_bytes(settings: Settings) -> int:
+    return settings.memory_budget_mb * 1024 * 1024
+
+
 def starting_pool_size(settings: Settings) -> int:
     """The pool's size at start: ``pool_size``, or fewer where the memory budget holds fewer processes at the
     peak a render is expected to reach (nothing has been measured yet)."""
-    fits = slots_within_budget(settings.memory_budget_mb * 1024 * 1024, main_rss_bytes(), 0)
+    fits = slots_within_budget(memory_budget_bytes(settings), main_rss_bytes(), 0)
     return settings.pool_size if fits is None else min(settings.pool_size, fits)
 
 
@@ -84,7 +88,7 @@ class Operations:
                          cooldown_s=self.settings.optimizer_cooldown_s, hysteresis=self.settings.optimizer_hysteresis,
                          cpu_headroom_percent=self.settings.optimizer_cpu_headroom_percent,
                          base_size=starting_pool_size(self.settings),
-                         memory_budget_bytes=self.settings.memory_budget_mb * 1024 * 1024)
+                         memory_budget_bytes=memory_budget_bytes(self.settings))
 
     def sample(self) -> dict[str, Any]:
         """This worker's load now, as a metrics_sample event."""

@@ -39,17 +39,19 @@ MIB = 1024**2
 DEFAULT_PROCESS_PEAK_BYTES = 700 * MIB
 
 
-def slots_within_budget(budget_bytes: int, main_bytes: int, process_peak_bytes: int) -> int | None:
-    """How many pool processes fit a worker's memory budget at their peak beside its main process (at least one:
-    work must go on); None without a budget (``budget_bytes`` <= 0).
+def expected_process_peak(measured_bytes: int) -> int:
+    """What one pool process is counted at: the larger of its measured recent peak and a render's expected one.
+    The next task may be a render even when the recent ones were small (warming a process, probing, scoring),
+    and a peak is known only once its task has ended."""
+    return max(measured_bytes, DEFAULT_PROCESS_PEAK_BYTES)
 
-    A process is counted at the larger of its measured recent peak and a render's expected one: the next task
-    may be a render even when the recent ones were small (warming a process, probing, scoring), and a peak is
-    known only once its task has ended."""
+
+def slots_within_budget(budget_bytes: int, main_bytes: int, process_peak_bytes: int) -> int | None:
+    """How many pool processes fit a worker's memory budget at their expected peak beside its main process (at
+    least one: work must go on); None without a budget (``budget_bytes`` <= 0)."""
     if budget_bytes <= 0:
         return None
-    per_process = max(process_peak_bytes, DEFAULT_PROCESS_PEAK_BYTES)
-    return max(1, (budget_bytes - main_bytes) // per_process)
+    return max(1, (budget_bytes - main_bytes) // expected_process_peak(process_peak_bytes))
 
 
 @dataclass(frozen=True)
@@ -228,7 +230,7 @@ class Optimizer:
         return Bounds(min(self.bounds.min_size, fits), fits)
 
     def _over_budget(self, sample: MetricsSample) -> str:
-        per_process = max(sample.process_peak_bytes, DEFAULT_PROCESS_PEAK_BYTES)
+        per_process = expected_process_peak(sample.process_peak_bytes)
         fits = self.bounds_for(sample).max_size
         return (f"{sample.pool_size} pool processes at {per_process / MIB:.0f} MiB each (their expected peak) beside "
                 f"the main process's {sample.main_rss_bytes / MIB:.0f} MiB exceed the memory budget of "
