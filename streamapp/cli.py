@@ -166,6 +166,9 @@ CaptionStyleOpt = Annotated[CaptionStyleChoice | None, typer.Option(
     "--caption-style", help="Caption preset (default: the settings' caption_style).")]
 NoCaptionsOpt = Annotated[bool, typer.Option(
     "--no-captions", help="Burn in no captions (subtitle files are still written).")]
+LiveOpt = Annotated[bool, typer.Option(
+    "--live", help="Each input is a live HLS playlist (.m3u8, a path or an allowed URL) followed while it grows: "
+    "clips come out while the stream plays, and the job ends at the playlist's end or when the source stalls.")]
 
 
 class LocalWorker:
@@ -204,14 +207,22 @@ class LocalWorker:
 class ProgressView:
     """Per-job, per-stage progress bars."""
 
-    def __init__(self, progress: Progress, outcomes: dict[str, JobOutcome], names: dict[str, str]) -> None:
+    def __init__(self, progress: Progress, outcomes: dict[str, JobOutcome], names: dict[str, str],
+                 live: bool = False) -> None:
         self.progress = progress
+        self.names = names
+        self.live = live
         self.tasks: dict[tuple[str, str], TaskID] = {}
         for job_id in outcomes:
             for stage in STAGES:
                 self.tasks[(job_id, stage)] = progress.add_task(f"{names[job_id]} · {stage}", total=1.0)
 
     def on_change(self, outcome: JobOutcome, event: dict[str, Any]) -> None:
+        if event["type"] == "clip_ready" and self.live:  # a live job's clips come while the stream plays
+            clip = event["clip"]
+            self.progress.console.print(
+                f"{self.names[outcome.job_id]} · clip {clip['id']} ready: {clip['start_s']:.1f}-{clip['end_s']:.1f} s "
+                f"of the stream, score {clip['score']:.0f}: {clip['file']}", highlight=False)
         if event["type"] == "job_status" and event["stage"] in STAGES:
             stage_index = STAGES.index(event["stage"])
             for earlier in STAGES[:stage_index]:
@@ -290,6 +301,7 @@ def process(
     no_captions: NoCaptionsOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list: manifest or error per job.")] = False,
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many seconds (0: never).")] = 0,
+    live: LiveOpt = False,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
     quiet_client_logs()
@@ -298,13 +310,14 @@ def process(
                            caption_style=caption_style, captions=not no_captions)
     if out.exists() and not out.is_dir():
         die(f"--out {out} is a file; clips go into a folder", EXIT_USAGE)
-    refused = [(video, problem) for video in videos if (problem := local_input_problem(video))]
+    # A live playlist may not exist yet (the stream has not started): the worker waits for it up to its idle timeout.
+    refused = [] if live else [(video, problem) for video in videos if (problem := local_input_problem(video))]
     for video, (code, message) in refused:  # the worker's codes, at once rather than after the queue
         console.print(f"[red]error:[/red] {video.name}: {code}: {message}", highlight=False)
     videos = [video for video in videos if video not in {v for v, _ in refused}]
     if not videos:
         raise typer.Exit(EXIT_JOB_FAILED)
-    jobs = [submission(video, out, priority=priority.value, options=options) for video in videos]
+    jobs = [submission(video, out, priority=priority.value, options=options, live=live) for video in videos]
     names = {job["job_id"]: Path(job["request"]["path"]).name for job in jobs}
     topics = settings.topics
     embedded: EmbeddedBroker | None = None
@@ -326,7 +339,7 @@ def process(
                       TimeElapsedColumn(), console=console, transient=as_json,
                       disable=as_json or not console.is_terminal) as progress:
             outcomes, first_work_s = asyncio.run(_run_jobs(
-                bootstrap, topics, jobs, lambda o: ProgressView(progress, o, names), worker, timeout or None))
+                bootstrap, topics, jobs, lambda o: ProgressView(progress, o, names, live), worker, timeout or None))
     except StreamappError as exc:
         die(exc.message, EXIT_INFRA)
         raise
@@ -491,6 +504,7 @@ def submit(
     caption_style: CaptionStyleOpt = None,
     no_captions: NoCaptionsOpt = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print [{job_id, path}] as JSON.")] = False,
+    live: LiveOpt = False,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
     quiet_client_logs()
@@ -498,7 +512,8 @@ def submit(
     bootstrap = require_broker(settings)
     options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords, start=start, end=end,
                            caption_style=caption_style, captions=not no_captions)
-    jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options) for v in videos]
+    jobs = [submission(v, out or settings.clips_dir, priority=priority.value, options=options, live=live)
+            for v in videos]
 
     async def publish() -> None:
         async with Submitter(bootstrap, settings.topics) as submitter:

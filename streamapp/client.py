@@ -37,15 +37,18 @@ def submission(
     options: dict[str, Any] | None = None,
     job_id: str | None = None,
     name: str | None = None,
+    live: bool = False,
 ) -> dict[str, Any]:
     """A validated video_submitted event. Paths are made absolute: workers may run elsewhere. ``name`` is what
-    people call the video (an upload's original file name)."""
+    people call the video (an upload's original file name). ``live``: ``path`` is an HLS playlist that grows
+    while the stream plays."""
     request = {
         "path": str(path) if is_url(str(path)) else str(Path(path).expanduser().absolute()),
         "options": {k: v for k, v in (options or {}).items() if v is not None},
         "priority": priority,
         "out_dir": str(Path(out_dir).expanduser().absolute()),
         **({"name": name[:255]} if name else {}),
+        **({"live": True} if live else {}),
     }
     return events.new_event("video_submitted", job_id or new_job_id(), request=request, submitted_at=time.time())
 

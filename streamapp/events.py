@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "metrics_sample",
     "pool_decision",
     "alert",
+    "segment",
 )
 _BASE_URI = "https://streamapp.dev/schemas/"
 

@@ -77,6 +77,7 @@ def build_manifest(
     timeline: str | None = None,
     timeline_fcpxml: str | None = None,
     language: str | None = None,
+    live: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     reasons = {c["captions_reason"] for c in clips if not c.get("captions_srt") and c.get("captions_reason")}
     manifest = {
@@ -91,6 +92,8 @@ def build_manifest(
         "timeline_fcpxml": timeline_fcpxml,
         "timings_s": {name: round(value, 3) for name, value in timings_s.items()},
     }
+    if live is not None:
+        manifest["live"] = live
     return validate_manifest(manifest)
 
 

@@ -70,3 +70,10 @@ def count_jobs(records: Iterable[dict[str, Any]]) -> None:
 
 def render() -> bytes:
     return generate_latest(REGISTRY)
+# Live jobs (app/live_stage.py)
+LIVE_SEGMENT_LAG = Gauge("streamapp_live_segment_lag_seconds",
+                         "Stream taken from a live playlist but not yet analysed (the latest live job's report)",
+                         registry=REGISTRY)
+LIVE_CLIP_LATENCY = Histogram("streamapp_live_clip_latency_seconds",
+                              "From the arrival of a live clip's last segment to the clip rendered",
+                              buckets=(5, 10, 15, 20, 30, 45, 60, 90, 120, 300), registry=REGISTRY)

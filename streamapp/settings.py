@@ -135,6 +135,20 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(60.0, gt=0)
     aspect: Aspect = "9:16"
 
+    # Live input (HLS playlists followed while they grow; stages/live.py, app/live.py)
+    live_idle_timeout_s: float = Field(60.0, gt=0, description="a live source with no new segment for this long "
+                                       "has stalled: the job ends with what it has (or fails if it has nothing)")
+    live_piece_s: float = Field(8.0, gt=0, le=120, description="analyse a live stream once this much new stream "
+                                "has arrived (shorter: clips sooner; longer: less work per second of stream)")
+    live_lookahead_s: float = Field(5.0, ge=0, le=120, description="a window is final once this much stream "
+                                    "after its end has been analysed")
+    live_clips_per_hour: float = Field(12.0, gt=0, description="live clip budget: one at once, then this many per "
+                                       "hour of stream")
+    live_min_score: float = Field(40.0, ge=0, le=100, description="no live clip scores below this")
+    live_top_share: float = Field(0.25, gt=0, le=1, description="a live clip's window ranks in this top share of "
+                                  "all windows of the stream so far")
+    live_warmup_s: float = Field(60.0, ge=0, description="no live clip before this much of the stream is final")
+
     # Rendering
     output_long_side: int = Field(1920, ge=64, le=4096)
     crf: int = Field(23, ge=0, le=51)

@@ -23,9 +23,9 @@ from streamapp.job import (  # noqa: F401 (RANK, STAGE_OF_STATE, STATES re-expor
 
 # What a job record shows outside (records also carry candidates, paths and other internals).
 PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
-                 "updated_at", "retry_at", "cancel_requested", "edits")
+                 "updated_at", "retry_at", "cancel_requested", "edits", "live")
 CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_path", "candidates", "timings_s",
-           "retry_at", "partition")
+           "retry_at", "partition", "live")
 
 
 # What ``fold`` returns for a job_expired event: the record leaves the table.

@@ -32,6 +32,7 @@ ROLES: dict[str, Callable[[Topics], str]] = {
     "scored": lambda t: t.scored,
     "job_status": lambda t: t.job_status,
     "results": lambda t: t.results,
+    "segments": lambda t: t.segments,
     "dead_letter": lambda t: t.dead_letter,
     "metrics": lambda t: t.metrics,
     "ops": lambda t: t.ops,

@@ -160,6 +160,11 @@ class StageRunner:
         return str(dest)
 
     async def extract(self, job: dict[str, Any]) -> None:
+        if job["request"].get("live"):
+            from streamapp.app.live_stage import LiveStage  # it builds on this module's helpers
+
+            await LiveStage(self, job).run()
+            return
         job_id, request = job["job_id"], job["request"]
         started = time.perf_counter()
         await self.status(job, "extracting", "extract", 0.0)

@@ -15,11 +15,15 @@ import orjson
 from streamapp.analysis import embeddings, transcript
 from streamapp.analysis.transcript import AsrParams
 from streamapp.app.job_files import StopCheck
+from streamapp.app.live import concatenate
 from streamapp.app.pool import report_progress
+from streamapp.errors import InputError, MediaError
 from streamapp.export.render import RenderParams, output_size, render_clip
 from streamapp.media.probe import SourceInfo, probe
 from streamapp.processes import give_back_memory
+from streamapp.stages.export import clip_inputs
 from streamapp.stages.extract import AnalysisParams, Signals, extract
+from streamapp.stages.live import LiveOptions, LiveSelector, SelectorState, SignalStitcher
 from streamapp.stages.score import ClipOptions, score
 
 
@@ -105,3 +109,50 @@ def warm() -> bool:
     from streamapp.kernels import frame_diff  # noqa: F401  (compiles or loads numba's cache)
 
     return True
+
+
+def live_piece_task(job_id: str, folder: str, files: list[str], offset_s: float, owned_to_s: float | None,
+                    end_s: float, params: dict[str, Any], asr: dict[str, Any] | None, clip_options: dict[str, Any],
+                    live_options: dict[str, Any], weights: dict[str, float], selector: dict[str, Any] | None,
+                    stop_mark: str | None = None) -> dict[str, Any]:
+    """Analyse one piece of a live stream, add it to the stream's signals (``folder``/stream.npz) and choose the
+    clips that are final now. A piece that does not decode is skipped (a warning, not a failure): the stream's
+    signals go on past it with nothing seen there. Returns the selector's new state, the chosen clips with
+    their render inputs, the stream's edge and, for the first piece, what the stream is (size, rate, sound)."""
+    stop = StopCheck(stop_mark)
+    stop()
+    started = time.perf_counter()
+    live_dir = Path(folder)
+    stream_path = live_dir / "stream.npz"
+    analysis = AnalysisParams(**params)
+    stitcher = SignalStitcher.resumed(Signals.load(stream_path)) if stream_path.exists() \
+        else SignalStitcher(analysis.hop_s)
+    if asr and asr.get("language") is None and stitcher.language:
+        asr = {**asr, "language": stitcher.language}  # detected once, on the first piece with speech
+    piece_path = concatenate(files, live_dir / "piece.ts", live_dir / "init.mp4")
+    warning = None
+    info: dict[str, Any] = {}
+    try:
+        source = probe(str(piece_path), hash_file=False)
+        piece = extract(str(piece_path), analysis, on_progress=lambda _: stop(), asr=AsrParams(**asr) if asr else None,
+                        info=source)
+        info = {"width": source.width, "height": source.height, "fps": source.fps, "has_audio": source.has_audio}
+        stitcher.add(piece, offset_s, owned_to_s)
+    except (InputError, MediaError) as exc:
+        warning = {"code": exc.code, "message": exc.message}
+        stitcher.skip(owned_to_s if owned_to_s is not None else end_s)
+    finally:
+        piece_path.unlink(missing_ok=True)
+    signals = stitcher.signals()
+    signals.save(stream_path)
+    analysed = time.perf_counter()
+    ended = owned_to_s is None
+    chooser = LiveSelector(ClipOptions.from_dict(clip_options), LiveOptions(**live_options), weights,
+                           SelectorState.from_dict(selector) if selector else None)
+    chosen = chooser.decide(signals, ended)
+    clips = [{**c.to_dict(), "inputs": dataclasses.asdict(clip_inputs(signals, c.start_s, c.end_s))} for c in chosen]
+    give_back_memory()
+    return plain({"selector": chooser.state.to_dict(), "clips": clips, "edge_s": signals.duration_s,
+                  "warning": warning, "info": info, "language": signals.language,
+                  "timings_s": {"extract": analysed - started, "score": time.perf_counter() - analysed}})
+

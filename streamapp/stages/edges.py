@@ -429,6 +429,8 @@ def refine_edges(
         if round(end, 3) <= round(start, 3):  # the clip holds no voice it can keep: just step out of the voice
             start, s_rule = max(lo, _out_of_voice(voice, s, True, params)), "silent"
             end, e_rule = min(hi, _out_of_voice(voice, e, False, params)), "silent"
+            if end <= start:  # the window lies inside one stretch of sound (music, a tone): it keeps its edges
+                start, end, s_rule, e_rule = max(lo, s), min(hi, e), "kept", "kept"
         start, end = _padded_to(voice, start, end, min_s, lo, hi, params)
         out.append(Edge(round(start, 3), round(end, 3), onset, offset, s_rule, e_rule))
     return _without_overlaps(out, spans, lo)

@@ -567,8 +567,19 @@ def score_windows(
     """Score each window; the sub-scores are the DEFAULT_WEIGHTS names that have data (each 0-100)."""
     if not windows:
         return []
-    scored = _score_arrays(signals, windows, weights, tuple(keywords), keyword_query(signals, tuple(keywords)))
+    scored = scored_windows(signals, windows, weights, keywords)
     return [scored.candidate(i) for i in range(len(windows))]
+
+
+def scored_windows(
+    signals: Signals,
+    windows: list[tuple[float, float]],
+    weights: dict[str, float] | None = None,
+    keywords: tuple[str, ...] = (),
+) -> _Scored:
+    """The scores of non-empty ``windows`` as arrays (``total``, ``dead_air``); ``candidate(i)`` makes one a
+    Candidate. For callers that choose among many windows themselves (live mode)."""
+    return _score_arrays(signals, windows, weights, tuple(keywords), keyword_query(signals, tuple(keywords)))
 
 
 @dataclass(frozen=True)

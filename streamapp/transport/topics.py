@@ -49,6 +49,11 @@ class Topics:
         return f"{self.prefix}.results"
 
     @property
+    def segments(self) -> str:
+        """Live jobs' segments, as they are taken from the playlist."""
+        return f"{self.prefix}.segments"
+
+    @property
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
@@ -74,6 +79,7 @@ class Topics:
             TopicSpec(self.scored, self.job_partitions),
             TopicSpec(self.job_status, self.job_partitions),
             TopicSpec(self.results, self.job_partitions),
+            TopicSpec(self.segments, self.job_partitions),
             TopicSpec(self.dead_letter, 1),
             TopicSpec(self.metrics, 1),
             TopicSpec(self.ops, 1),

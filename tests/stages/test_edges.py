@@ -160,6 +160,14 @@ def test_without_words_the_audio_alone_decides():
     assert (e.start_s, e.end_s) == (6.3, 6.85) and (e.start_rule, e.end_rule) == ("silent", "silent")
 
 
+def test_a_window_inside_one_long_sound_keeps_its_edges():
+    # A tone from 10 s to 26 s, a window ending where it ends and a range that keeps the start from the pause
+    # before it (live mode's): stepping out of the sound at both ends turned the clip inside out (26.3-9.85).
+    sig = _signals(30.0, [(10.0, 26.0)])
+    [e] = refine_edges(sig, [(20.0, 26.0)], (18.0, 29.0), min_s=5.0)
+    assert (e.start_s, e.end_s) == (20.0, 26.0) and (e.start_rule, e.end_rule) == ("kept", "kept")
+
+
 def test_without_audio_only_cuts_move_edges():
     sig = _signals(12.0, [], audio=False, cuts=(5.0, 9.8))
     [e] = refine_edges(sig, [(4.8, 10.0)])
