@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from streamapp.fileio import write_bytes_atomic
-from streamapp.media.hls import PlaylistFollower, Segment, SourceReader
+from streamapp.media.hls import PlaylistFollower, Segment, SourceReader, segment_problem
 
 log = logging.getLogger("streamapp.live")
 
@@ -40,6 +40,7 @@ class TakenSegment:
     analysed: bool = False
     skipped: bool = False  # its piece did not decode
     taken_at: float = 0.0  # wall-clock time it was read from the playlist
+    problem: str | None = None  # why it did not decode, when it did not
 
     @property
     def end_s(self) -> float:
@@ -56,8 +57,9 @@ class Piece:
 
     segments: list[TakenSegment]
     offset_s: float  # the stream time of its first segment's start
-    owned_to_s: float | None  # None: it ends the stream
+    owned_to_s: float | None  # None: to its end (the stream's end, or a segment that did not decode)
     files: list[str] = field(default_factory=list)
+    final: bool = False  # nothing comes after it: every window still open is decided
 
 
 @dataclass
@@ -147,6 +149,13 @@ class LiveStream:
         os.replace(tmp, self.segments_dir / entry.file)
         previous = bytes.fromhex(self.record.digest) if self.record.digest else b""
         self.record.digest = hashlib.sha256(previous + hashlib.sha256(body).digest()).hexdigest()
+        problem = segment_problem(str(self.segments_dir / entry.file))
+        if problem is not None:  # skipped with a warning: the stream goes on past it with nothing seen there
+            log.warning("segment %d of %s does not decode (%s); skipped", segment.sequence, self.follower.source,
+                        problem)
+            entry.analysed = entry.skipped = True
+            entry.problem = problem
+            self.record.skipped_count += 1
         self.record.segments.append(entry)
         self.record.last_sequence = segment.sequence
         self.record.next_start_s = entry.end_s
@@ -168,16 +177,21 @@ class LiveStream:
         new = [s for s in self.record.segments if not s.analysed]
         if not new:
             return None
+        holes = [s.start_s for s in self.record.segments if s.skipped and s.start_s > new[0].start_s]
+        if holes:  # a piece never spans a segment that did not decode: those before it are a piece of their own
+            return self._piece([s for s in new if s.start_s < min(holes)], owned_to_s=None, final=False)
         ending = self.record.ended_by is not None or self.follower.ended
-        if not ending and sum(s.duration_s for s in new) < self.piece_s:
-            return None
-        if not ending and len(new) < 2:
+        if not ending and (sum(s.duration_s for s in new) < self.piece_s or len(new) < 2):
             return None  # its last segment is the next lead-in: a piece owns at least one segment
+        return self._piece(new, owned_to_s=None if ending else new[-1].start_s, final=ending)
+
+    def _piece(self, new: list[TakenSegment], owned_to_s: float | None, final: bool) -> Piece:
+        """``new`` after one segment of lead-in: the last one analysed, where it joins ``new`` without a hole."""
         before = [s for s in self.record.segments if s.analysed and not s.skipped]
         lead = before[-1:] if before and abs(before[-1].end_s - new[0].start_s) < 1e-3 else []
         segments = lead + new
-        return Piece(segments, segments[0].start_s, None if ending else new[-1].start_s,
-                     [str(self.segments_dir / s.file) for s in segments])
+        return Piece(segments, segments[0].start_s, owned_to_s, [str(self.segments_dir / s.file) for s in segments],
+                     final)
 
     def piece_done(self, piece: Piece, skipped: bool) -> None:
         owned = piece.segments if piece.owned_to_s is None else piece.segments[:-1]

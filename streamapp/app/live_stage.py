@@ -111,7 +111,8 @@ class LiveStage:
         record = self.stream.record
         fresh = [s for s in record.segments if s.sequence > record.segments_announced]
         for segment in fresh:
-            await self.runner.send("segments", self.segment_event(segment))
+            problem = {"code": "segment_undecodable", "message": segment.problem} if segment.problem else None
+            await self.runner.send("segments", self.segment_event(segment, problem))
         if fresh:
             record.segments_announced = fresh[-1].sequence
             self.stream.save()
@@ -124,10 +125,11 @@ class LiveStage:
     async def analyse(self, piece: Piece) -> None:
         record = self.stream.record
         end_s = piece.segments[-1].end_s
-        result = await self.runner.pool.run(
-            tasks.live_piece_task, self.job_id, str(self.folder), piece.files, piece.offset_s, piece.owned_to_s,
-            end_s, self.params, self.asr, self.options, self.live_options, dict(self.settings.score_weights),
-            record.selector, self.stop_mark, job_id=self.job_id)
+        work = tasks.LivePiece(
+            self.job_id, str(self.folder), piece.files, piece.offset_s, piece.owned_to_s, end_s, piece.final,
+            self.params, self.asr, self.options, self.live_options, dict(self.settings.score_weights),
+            record.selector, self.stop_mark)
+        result = await self.runner.pool.run(tasks.live_piece_task, work, job_id=self.job_id)
         warning = result["warning"]
         owned = piece.segments if piece.owned_to_s is None else piece.segments[:-1]
         self.stream.piece_done(piece, skipped=warning is not None)
@@ -158,6 +160,7 @@ class LiveStage:
             record.clips.append(entry)
             record.pending.pop(0)
             self.stream.save()
+            await self.write_manifest(self.manifest(None))  # the manifest grows with the stream
             metrics.LIVE_CLIP_LATENCY.observe(self.stream.latency_s(entry["end_s"]))
             await self.announce_made()
 
@@ -205,19 +208,28 @@ class LiveStage:
         analysed = [s for s in self.stream.record.segments if s.analysed]
         return max((s.end_s for s in analysed), default=0.0)
 
+    def manifest(self, ended_by: str | None) -> dict[str, Any]:
+        """The job's manifest: the clips so far and, once ``ended_by`` is given, the stream's end."""
+        record = self.stream.record
+        info = record.info or {"width": 0, "height": 0, "fps": 0.0, "has_audio": False}
+        source = {"path": self.request["path"], "sha256": record.digest or "0" * 64,
+                  "duration_s": round(record.next_start_s, 3), **info}
+        live = {"segments": record.segment_count, "skipped_segments": record.skipped_count,
+                "missed_segments": record.missed_count, "ended_by": ended_by}
+        return build_manifest(self.job_id, source, self.options, list(record.clips), dict(record.timings_s),
+                              language=record.language or None, live=live)
+
+    async def write_manifest(self, manifest: dict[str, Any]) -> Path:
+        path = self.out_dir / "manifest.json"
+        await asyncio.to_thread(write_json_atomic, path, manifest)
+        return path
+
     async def finish(self) -> None:
         record = self.stream.record
         if not record.segment_count:
             raise InputError("the live stream ended before any segment arrived", code="live_empty")
-        info = record.info or {"width": 0, "height": 0, "fps": 0.0, "has_audio": False}
-        source = {"path": self.request["path"], "sha256": record.digest, "duration_s": round(record.next_start_s, 3),
-                  **info}
-        live = {"segments": record.segment_count, "skipped_segments": record.skipped_count,
-                "missed_segments": record.missed_count, "ended_by": record.ended_by or "endlist"}
-        manifest = build_manifest(self.job_id, source, self.options, list(record.clips), dict(record.timings_s),
-                                  language=record.language or None, live=live)
-        manifest_path = self.out_dir / "manifest.json"
-        await asyncio.to_thread(write_json_atomic, manifest_path, manifest)
+        manifest = self.manifest(record.ended_by or "endlist")
+        manifest_path = await self.write_manifest(manifest)
         await asyncio.to_thread(remove_temp_files, self.out_dir)
         metrics.LIVE_SEGMENT_LAG.set(0.0)
         await self.runner.send("results", events.new_event(

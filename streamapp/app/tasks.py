@@ -111,25 +111,43 @@ def warm() -> bool:
     return True
 
 
-def live_piece_task(job_id: str, folder: str, files: list[str], offset_s: float, owned_to_s: float | None,
-                    end_s: float, params: dict[str, Any], asr: dict[str, Any] | None, clip_options: dict[str, Any],
-                    live_options: dict[str, Any], weights: dict[str, float], selector: dict[str, Any] | None,
-                    stop_mark: str | None = None) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class LivePiece:
+    """One piece of a live stream to analyse (app/live.py's Piece), with what analysing it needs."""
+
+    job_id: str
+    folder: str  # the job's live folder: stream.npz, init.mp4
+    files: list[str]  # its segments, lead-in first
+    offset_s: float  # the stream time of its first segment
+    owned_to_s: float | None  # it adds the stream up to here (None: to its end)
+    end_s: float  # the stream time of its end
+    final: bool  # nothing comes after it
+    params: dict[str, Any]
+    asr: dict[str, Any] | None
+    clip_options: dict[str, Any]
+    live_options: dict[str, Any]
+    weights: dict[str, float]
+    selector: dict[str, Any] | None  # the selector's saved state (None: the stream's first piece)
+    stop_mark: str | None = None
+
+
+def live_piece_task(work: LivePiece) -> dict[str, Any]:
     """Analyse one piece of a live stream, add it to the stream's signals (``folder``/stream.npz) and choose the
     clips that are final now. A piece that does not decode is skipped (a warning, not a failure): the stream's
     signals go on past it with nothing seen there. Returns the selector's new state, the chosen clips with
     their render inputs, the stream's edge and, for the first piece, what the stream is (size, rate, sound)."""
-    stop = StopCheck(stop_mark)
+    stop = StopCheck(work.stop_mark)
     stop()
     started = time.perf_counter()
-    live_dir = Path(folder)
+    live_dir = Path(work.folder)
     stream_path = live_dir / "stream.npz"
-    analysis = AnalysisParams(**params)
-    stitcher = SignalStitcher.resumed(Signals.load(stream_path)) if stream_path.exists() \
-        else SignalStitcher(analysis.hop_s)
+    analysis = AnalysisParams(**work.params)
+    stitcher = SignalStitcher.resumed(Signals.load(stream_path), analysis) if stream_path.exists() \
+        else SignalStitcher(analysis)
+    asr = work.asr
     if asr and asr.get("language") is None and stitcher.language:
         asr = {**asr, "language": stitcher.language}  # detected once, on the first piece with speech
-    piece_path = concatenate(files, live_dir / "piece.ts", live_dir / "init.mp4")
+    piece_path = concatenate(work.files, live_dir / "piece.ts", live_dir / "init.mp4")
     warning = None
     info: dict[str, Any] = {}
     try:
@@ -137,19 +155,18 @@ def live_piece_task(job_id: str, folder: str, files: list[str], offset_s: float,
         piece = extract(str(piece_path), analysis, on_progress=lambda _: stop(), asr=AsrParams(**asr) if asr else None,
                         info=source)
         info = {"width": source.width, "height": source.height, "fps": source.fps, "has_audio": source.has_audio}
-        stitcher.add(piece, offset_s, owned_to_s)
+        stitcher.add(piece, work.offset_s, work.owned_to_s)
     except (InputError, MediaError) as exc:
         warning = {"code": exc.code, "message": exc.message}
-        stitcher.skip(owned_to_s if owned_to_s is not None else end_s)
+        stitcher.skip(work.owned_to_s if work.owned_to_s is not None else work.end_s)
     finally:
         piece_path.unlink(missing_ok=True)
     signals = stitcher.signals()
     signals.save(stream_path)
     analysed = time.perf_counter()
-    ended = owned_to_s is None
-    chooser = LiveSelector(ClipOptions.from_dict(clip_options), LiveOptions(**live_options), weights,
-                           SelectorState.from_dict(selector) if selector else None)
-    chosen = chooser.decide(signals, ended)
+    chooser = LiveSelector(ClipOptions.from_dict(work.clip_options), LiveOptions(**work.live_options), work.weights,
+                           SelectorState.from_dict(work.selector) if work.selector else None)
+    chosen = chooser.decide(signals, work.final)
     clips = [{**c.to_dict(), "inputs": dataclasses.asdict(clip_inputs(signals, c.start_s, c.end_s))} for c in chosen]
     give_back_memory()
     return plain({"selector": chooser.state.to_dict(), "clips": clips, "edge_s": signals.duration_s,

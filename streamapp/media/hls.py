@@ -217,3 +217,18 @@ class PlaylistFollower:
 
     def read_segment(self, segment: Segment) -> bytes:
         return self.reader.read(segment.uri, MAX_SEGMENT_BYTES)
+
+
+def segment_problem(path: str) -> str | None:
+    """Why a segment file cannot be used (no picture decodes from it), or None. Decodes its first picture only."""
+    import av  # here, not at the top: reading playlists needs no decoder
+
+    try:
+        with av.open(path) as container:
+            if not container.streams.video:
+                return "no video stream"
+            for _ in container.decode(video=0):
+                return None
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+    return "no picture decodes"

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
+from streamapp.analysis.audio_events import bursts
+from streamapp.kernels.loudness import silences
 from streamapp.stages.edges import refine_edges
-from streamapp.stages.extract import Signals
+from streamapp.stages.extract import AnalysisParams, Signals
 from streamapp.stages.score import Candidate, ClipOptions, candidate_windows, scored_windows
 
 _EPS = 1e-6
@@ -46,10 +48,15 @@ def _spans_in(spans: list[tuple[float, float]], offset: float) -> list[tuple[flo
 
 
 class SignalStitcher:
-    """One ``Signals`` for the stream so far, from pieces analysed one after another."""
+    """One ``Signals`` for the stream so far, from pieces analysed one after another.
 
-    def __init__(self, hop_s: float) -> None:
-        self.hop_s = hop_s
+    Per-frame and per-hop values, cuts and words are taken from the piece that owns their time. Silences and
+    loud bursts are found again on the stitched loudness of the whole stream: a burst is judged against the
+    ten seconds around it, which a piece cut at its start or end does not have."""
+
+    def __init__(self, params: AnalysisParams) -> None:
+        self.params = params
+        self.hop_s = params.hop_s
         self.edge_s = 0.0  # the end of the part of the stream owned so far
         self.fps = 0.0
         self.language = ""
@@ -61,7 +68,7 @@ class SignalStitcher:
         self.cuts_s: list[float] = []
         self.gradual_s: list[float] = []
         self.words: list[dict] = []
-        self.spans: dict[str, list[tuple[float, float]]] = {"silences": [], "bursts": [], "black": [], "frozen": []}
+        self.spans: dict[str, list[tuple[float, float]]] = {"black": [], "frozen": []}
         self._cached: Signals | None = None
 
     def add(self, piece: Signals, offset_s: float, owned_to_s: float | None) -> None:
@@ -151,15 +158,17 @@ class SignalStitcher:
         def joined(parts: Any, dtype: Any) -> np.ndarray:
             return np.concatenate(parts).astype(dtype) if len(parts) else np.zeros(0, dtype=dtype)
 
+        loudness = joined(hops[0], np.float32) if self.has_audio else np.zeros(0, dtype=np.float32)
+        lufs = joined(hops[1], np.float32) if self.has_audio else np.zeros(0, dtype=np.float32)
         self._cached = Signals(
             duration_s=self.edge_s, fps=self.fps,
             frame_times_s=joined(frames[0], np.float64), motion=joined(frames[1], np.float32),
-            cuts_s=list(self.cuts_s), hop_s=self.hop_s,
-            loudness_db=joined(hops[0], np.float32) if self.has_audio else np.zeros(0, dtype=np.float32),
-            has_audio=self.has_audio, silences=list(self.spans["silences"]),
-            lufs=joined(hops[1], np.float32) if self.has_audio else np.zeros(0, dtype=np.float32),
-            speech=joined(hops[2], np.uint8) if self.has_audio else np.zeros(0, dtype=np.uint8),
-            bursts=list(self.spans["bursts"]), words=list(self.words), gradual_s=list(self.gradual_s),
+            cuts_s=list(self.cuts_s), hop_s=self.hop_s, loudness_db=loudness, has_audio=self.has_audio,
+            silences=silences(loudness, self.hop_s, self.params.silence_db, self.params.min_silence_s)
+            if loudness.size else [],
+            lufs=lufs, speech=joined(hops[2], np.uint8) if self.has_audio else np.zeros(0, dtype=np.uint8),
+            bursts=bursts(lufs, self.hop_s) if lufs.size else [], words=list(self.words),
+            gradual_s=list(self.gradual_s),
             black=list(self.spans["black"]), frozen=list(self.spans["frozen"]),
             face_times_s=joined(faces[0], np.float64), faces=joined(faces[1], np.int16),
             face_area=joined(faces[2], np.float32), language=self.language,
@@ -167,9 +176,9 @@ class SignalStitcher:
         return self._cached
 
     @classmethod
-    def resumed(cls, signals: Signals) -> SignalStitcher:
+    def resumed(cls, signals: Signals, params: AnalysisParams) -> SignalStitcher:
         """A stitcher that goes on from a saved stream (a resumed job), as if its pieces had been added."""
-        stitcher = cls(signals.hop_s)
+        stitcher = cls(params)
         stitcher.fps, stitcher.language, stitcher.has_audio = signals.fps, signals.language, signals.has_audio
         stitcher._frames = [(signals.frame_times_s, signals.motion)]
         stitcher._faces = [(signals.face_times_s, signals.faces, signals.face_area)]
@@ -183,8 +192,7 @@ class SignalStitcher:
             stitcher._hop_count = count
         stitcher.cuts_s, stitcher.gradual_s = list(signals.cuts_s), list(signals.gradual_s)
         stitcher.words = list(signals.words)
-        stitcher.spans = {"silences": list(signals.silences), "bursts": list(signals.bursts),
-                          "black": list(signals.black), "frozen": list(signals.frozen)}
+        stitcher.spans = {"black": list(signals.black), "frozen": list(signals.frozen)}
         stitcher.edge_s = float(signals.duration_s)
         return stitcher
 

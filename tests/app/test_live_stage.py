@@ -14,7 +14,7 @@ import pytest
 
 from streamapp.client import JobOutcome, submission
 from streamapp.manifest import manifest_files
-from streamapp.stages.extract import Signals
+from streamapp.stages.extract import AnalysisParams, Signals, extract
 from tests.app.test_recovery import follow_jobs, new_worker
 from tests.app.test_worker import read_topic_until
 from tests.live_streams import play_hls
@@ -34,7 +34,7 @@ OPTIONS = {"min_duration_s": 5.0, "max_duration_s": 10.0}
 @pytest.fixture(scope="module")
 def source(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return make_test_video(tmp_path_factory.mktemp("media") / "stream.mp4", duration_s=50.0, size=(320, 180),
-                           cuts_s=CUTS, silences=((9.0, 10.0), (26.0, 27.5)), burst=(33.0, 38.0), fps=FPS)
+                           cuts_s=CUTS, silences=((9.0, 10.0), (26.0, 27.5)), burst=(33.0, 35.5), fps=FPS)
 
 
 class PlaylistWatch(threading.Thread):
@@ -88,6 +88,13 @@ def segment_events(bootstrap: str, topics, job_id: str, count: int) -> list[int]
     return sequences(found)
 
 
+def joined_segments(folder: Path) -> Path:
+    """The stream's segments joined into one file, as a recording of the whole stream."""
+    joined = folder / "joined.ts"
+    joined.write_bytes(b"".join(p.read_bytes() for p in sorted(folder.glob("seg*.ts"))))
+    return joined
+
+
 def stream_signals(stack_env: dict[str, str], job_id: str) -> Signals:
     return Signals.load(Path(stack_env["STREAMAPP_DATA_DIR"]) / "jobs" / job_id / "live" / "stream.npz")
 
@@ -115,7 +122,14 @@ def test_a_live_job_posts_clips_while_the_stream_plays_and_ends_at_endlist(stack
     sequences = segment_events(bootstrap, topics, job["job_id"], manifest["live"]["segments"])
     assert sequences == list(range(manifest["live"]["segments"]))
     # Every cut found once and on its frame, those on segment borders too: state carried across borders.
-    cuts = np.array(stream_signals(stack_env, job["job_id"]).cuts_s)
+    signals = stream_signals(stack_env, job["job_id"])
+    cuts = np.array(signals.cuts_s)
+    # The planted loud moment (33-35.5 s) spans three segment borders: found as extract finds it in the whole
+    # stream read in one go (the streamer's AAC makes two bursts of it, 0.4 s apart), and so is every silence.
+    whole = extract(str(joined_segments(tmp_path / "hls")), AnalysisParams(faces=False))
+    assert any(b[1] > 33.0 and b[0] < 35.5 for b in signals.bursts), signals.bursts
+    assert np.ravel(signals.bursts) == pytest.approx(np.ravel(whole.bursts), abs=0.051)
+    assert np.ravel(signals.silences) == pytest.approx(np.ravel(whole.silences), abs=0.051)
     for cut in CUTS:
         assert np.sum(np.abs(cuts - cut) <= 1.0 / FPS + 1e-6) == 1, (cut, cuts)
     assert len(cuts) == len(CUTS), cuts
@@ -155,3 +169,47 @@ def test_a_killed_worker_resumes_the_stream_without_making_a_clip_twice(stack_en
     assert sequences == sorted(sequences)  # is announced again at most, never out of order
     cuts = np.array(stream_signals(stack_env, job["job_id"]).cuts_s)
     assert len(cuts) == len(CUTS) and all(np.min(np.abs(cuts - c)) <= 1.0 / FPS + 1e-6 for c in CUTS), cuts
+
+
+def stalled_playlist_with_a_bad_segment(source: dict[str, Any], folder: Path, bad: int) -> Path:
+    """All of ``source`` as one-second segments in a playlist that never ends, segment ``bad`` garbage."""
+    writer = play_hls(source["path"], folder, speed=100.0, fps=FPS)
+    assert writer.wait(timeout=60) == 0, writer.stderr.read() if writer.stderr else ""
+    playlist = folder / "live.m3u8"
+    playlist.write_text(playlist.read_text().replace("#EXT-X-ENDLIST\n", ""))
+    (folder / f"seg{bad:05d}.ts").write_bytes(b"\x00not a transport stream\x00" * 400)
+    return playlist
+
+
+def test_a_stalled_stream_ends_with_what_it_made_and_a_bad_segment_is_skipped(stack_env, bootstrap, topics, source,
+                                                                              tmp_path) -> None:
+    playlist = stalled_playlist_with_a_bad_segment(source, tmp_path / "hls", bad=23)
+    worker = new_worker(stack_env, tmp_path, "stalled", **{**LIVE_ENV, "STREAMAPP_LIVE_IDLE_TIMEOUT_S": "4"})
+    job = submission(playlist, tmp_path / "out", options=OPTIONS, live=True)
+    try:
+        outcomes, seen = asyncio.run(follow_jobs(bootstrap, topics, [job], timeout_s=180))
+    finally:
+        worker.stop()
+    outcome = outcomes[job["job_id"]]
+    assert outcome.state == "done", outcome.error
+    live = outcome.manifest["live"]
+    assert live["ended_by"] == "stalled" and live["skipped_segments"] == 1 and live["segments"] == 50
+    assert outcome.manifest["clips"], "the stream had clips to make before it stalled"
+    found = asyncio.run(read_topic_until(bootstrap, topics.segments, lambda f: any(
+        b"segment_undecodable" in m.value and job["job_id"].encode() in m.value for m in f)))
+    warned = [orjson.loads(m.value) for m in found if b"warning" in m.value and job["job_id"].encode() in m.value]
+    assert [e["sequence"] for e in warned] == [23] and warned[0]["warning"]["code"] == "segment_undecodable"
+    # The hole is a hole: no frame analysed inside segment 23's second, the stream on both sides of it.
+    times = stream_signals(stack_env, job["job_id"]).frame_times_s
+    assert not np.any((times >= 23.0 + 1e-6) & (times < 24.0 - 1e-6)) and times.max() > 48.0 and times.min() < 0.1
+
+
+def test_a_stream_that_never_starts_fails_with_its_reason(stack_env, bootstrap, topics, tmp_path) -> None:
+    worker = new_worker(stack_env, tmp_path, "never", **{**LIVE_ENV, "STREAMAPP_LIVE_IDLE_TIMEOUT_S": "3"})
+    job = submission(tmp_path / "nobody-streams-here.m3u8", tmp_path / "out", options=OPTIONS, live=True)
+    try:
+        outcomes, _ = asyncio.run(follow_jobs(bootstrap, topics, [job], timeout_s=120))
+    finally:
+        worker.stop()
+    outcome = outcomes[job["job_id"]]
+    assert outcome.state == "failed" and outcome.error["code"] == "live_source_stalled", outcome.error

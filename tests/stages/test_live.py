@@ -3,12 +3,15 @@
 import numpy as np
 import pytest
 
-from streamapp.stages.extract import Signals
+from streamapp.analysis.audio_events import bursts as find_bursts
+from streamapp.kernels.loudness import silences as find_silences
+from streamapp.stages.extract import AnalysisParams, Signals
 from streamapp.stages.live import LiveOptions, LiveSelector, SelectorState, SignalStitcher
 from streamapp.stages.score import ClipOptions
 
 HOP = 0.05
 FPS = 25
+PARAMS = AnalysisParams(hop_s=HOP)
 
 
 def whole_stream(duration_s: float = 120.0, loud: tuple[float, float] = (70.0, 88.0), seed: int = 3) -> Signals:
@@ -26,11 +29,13 @@ def whole_stream(duration_s: float = 120.0, loud: tuple[float, float] = (70.0, 8
         loudness[int(round(s0 / HOP)):int(round(s1 / HOP))] = -70.0
     words = [{"start_s": round(t, 3), "end_s": round(t + 0.4, 3), "text": "word.", "prob": 0.9}
              for t in np.arange(0.5, duration_s - 1.0, 0.7) if not any(s0 - 0.5 < t < s1 for s0, s1 in silences)]
+    lufs = loudness.copy()
+    lufs[int(round(74.0 / HOP)):int(round(76.5 / HOP))] = 0.0  # a shout: a burst across the border at 76 s
     return Signals(
         duration_s=duration_s, fps=float(FPS), frame_times_s=times, motion=motion,
         cuts_s=[12.0, 20.0, 40.0, 72.0, 76.0, 80.0, 84.0, 100.0], hop_s=HOP, loudness_db=loudness,
-        has_audio=True, silences=silences, lufs=loudness.copy(), speech=(loudness > -50).astype(np.uint8),
-        bursts=[(74.0, 76.5)], words=words, gradual_s=[40.0],
+        has_audio=True, silences=find_silences(loudness, HOP, PARAMS.silence_db, PARAMS.min_silence_s), lufs=lufs,
+        speech=(loudness > -50).astype(np.uint8), bursts=find_bursts(lufs, HOP), words=words, gradual_s=[40.0],
     )
 
 
@@ -67,7 +72,7 @@ def pieces(duration_s: float, segment_s: float = 2.0, per_piece: int = 5):
 
 
 def stitched(whole: Signals, segment_s: float = 2.0) -> tuple[SignalStitcher, list[Signals]]:
-    stitcher = SignalStitcher(HOP)
+    stitcher = SignalStitcher(PARAMS)
     states = []
     for offset, end, owned_to in pieces(whole.duration_s, segment_s):
         stitcher.add(piece_of(whole, offset, end), offset, owned_to)
@@ -87,18 +92,20 @@ def test_stitched_pieces_give_the_whole_streams_signals_each_thing_once() -> Non
     # 20.0 and 40.0 lie exactly on piece borders, 12.0 in a lead-in: each is found once.
     assert got.cuts_s == pytest.approx(whole.cuts_s) and got.gradual_s == pytest.approx([40.0])
     assert [(w["start_s"], w["text"]) for w in got.words] == [(w["start_s"], w["text"]) for w in whole.words]
-    # A silence across a border (29.0-31.5 spans the piece that owns up to 30 and the next) is one silence.
+    # A silence across a border (29.0-31.5 spans the piece that owns up to 30 and the next) is one silence,
+    # and the shout across the border at 76 s one burst, judged against the stream around it.
     assert np.ravel(got.silences) == pytest.approx(np.ravel(whole.silences))
-    assert np.ravel(got.bursts) == pytest.approx(np.ravel(whole.bursts))
+    assert len([s for s in got.silences if s[0] < 31.5 and s[1] > 29.0]) == 1
+    assert len(got.bursts) == 1 and np.ravel(got.bursts) == pytest.approx([74.0, 76.5], abs=0.1)
 
 
 def test_a_resumed_stitcher_goes_on_as_if_never_stopped() -> None:
     whole = whole_stream()
     plan = pieces(whole.duration_s)
-    first = SignalStitcher(HOP)
+    first = SignalStitcher(PARAMS)
     for offset, end, owned_to in plan[:4]:
         first.add(piece_of(whole, offset, end), offset, owned_to)
-    resumed = SignalStitcher.resumed(first.signals())
+    resumed = SignalStitcher.resumed(first.signals(), PARAMS)
     for offset, end, owned_to in plan[4:]:
         resumed.add(piece_of(whole, offset, end), offset, owned_to)
     again, _ = stitched(whole)
