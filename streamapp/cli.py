@@ -1,4 +1,4 @@
-"""The ``streamapp`` command: process, analyze, shots, worker, submit, status, cancel, edit, topics, broker.
+"""The ``streamapp`` command: process, analyze, shots, worker, submit, status, cancel, stop, edit, topics, broker.
 
 The CLI only calls into the package: transport for the broker, client for events, app for the worker.
 """
@@ -30,7 +30,16 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from streamapp.app.jobs import TERMINAL, public_job
-from streamapp.client import Follower, JobOutcome, Submitter, cancel_jobs, edit_clip, read_job_record, submission
+from streamapp.client import (
+    Follower,
+    JobOutcome,
+    Submitter,
+    cancel_jobs,
+    edit_clip,
+    read_job_record,
+    stop_jobs,
+    submission,
+)
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
@@ -609,6 +618,39 @@ def cancel(
 
 CANCEL_ANSWERS = {"unknown": "no such job", "cancelled": "cancelled", "done": "finished before the cancel took effect",
                   "requested": "cancel requested"}
+
+
+@app.command()
+def stop(
+    job_ids: Annotated[list[str], typer.Argument(help="Live job ids, as submit or process printed them.")],
+    wait_s: Annotated[float, typer.Option("--wait", min=0.0, help="Seconds to wait for the jobs to end "
+                                          "(0: only ask).")] = 120.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {job_id: answer} as JSON.")] = False,
+) -> None:
+    """End live jobs now: each stops following its stream, makes the clips still open and ends as done (its
+    manifest says "stopped"). A job that is not live is left as it is. Exit 0 when every job has ended."""
+    quiet_client_logs()
+    bad = [j for j in job_ids if not JOB_ID.fullmatch(j)]
+    if bad:
+        die(f"no job {bad[0]!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
+    settings = load_settings()
+    bootstrap = require_broker(settings)
+    try:
+        answers = asyncio.run(stop_jobs(bootstrap, settings.topics, job_ids, wait_s))
+    except (KafkaError, OSError, StreamappError) as exc:
+        die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
+    if as_json:
+        typer.echo(orjson.dumps(answers).decode())
+    else:
+        for job_id, answer in answers.items():
+            typer.echo(f"{job_id}: {STOP_ANSWERS.get(answer, answer)}")
+    if any(answer == "unknown" for answer in answers.values()):
+        raise typer.Exit(EXIT_JOB_FAILED)
+    if wait_s > 0 and any(answer == "requested" for answer in answers.values()):
+        raise typer.Exit(EXIT_TIMEOUT)
+
+
+STOP_ANSWERS = {"unknown": "no such job", "done": "ended with its clips", "requested": "stop requested"}
 
 
 @app.command()

@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,11 @@ def submission(
         **({"live": True} if live else {}),
     }
     return events.new_event("video_submitted", job_id or new_job_id(), request=request, submitted_at=time.time())
+
+
+def stop_request(job_id: str) -> dict[str, Any]:
+    """A job_stop event: a live job's worker ends its stream there and the job ends as done with its clips."""
+    return events.new_event("job_stop", job_id, at=time.time())
 
 
 def cancel_request(job_id: str, reason: str | None = None) -> dict[str, Any]:
@@ -229,6 +234,17 @@ async def cancel_jobs(bootstrap: str, topics: Topics, job_ids: list[str], reason
     """Ask for each job to be stopped and, for up to ``wait_s``, watch the jobs end. Per job: "unknown" (not in
     the log), "ended: <state>" (it had ended already), then "cancelled", "done" or "failed: <code>" as it
     ended, or "requested" when it had not ended by then."""
+    return await _end_jobs(bootstrap, topics, job_ids, lambda job_id: cancel_request(job_id, reason), wait_s)
+
+
+async def stop_jobs(bootstrap: str, topics: Topics, job_ids: list[str], wait_s: float = 0.0) -> dict[str, str]:
+    """Tell each live job to end its stream now (job_stop); answers as ``cancel_jobs``' ("done" once it has
+    ended with its clips)."""
+    return await _end_jobs(bootstrap, topics, job_ids, stop_request, wait_s)
+
+
+async def _end_jobs(bootstrap: str, topics: Topics, job_ids: list[str],
+                    request: Callable[[str], dict[str, Any]], wait_s: float) -> dict[str, str]:
     answers: dict[str, str] = {}
     outcomes: dict[str, JobOutcome] = {}
     for job_id in job_ids:
@@ -243,7 +259,7 @@ async def cancel_jobs(bootstrap: str, topics: Topics, job_ids: list[str], reason
         return answers
     async with Follower(bootstrap, topics) as follower, Submitter(bootstrap, topics) as submitter:
         for job_id in outcomes:  # the follower reads from before the requests: no end is missed
-            await submitter.publish_log_event(cancel_request(job_id, reason))
+            await submitter.publish_log_event(request(job_id))
         if wait_s > 0:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):

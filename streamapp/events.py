@@ -35,6 +35,7 @@ EVENT_TYPES = (
     "pool_decision",
     "alert",
     "segment",
+    "job_stop",
 )
 _BASE_URI = "https://streamapp.dev/schemas/"
 

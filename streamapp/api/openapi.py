@@ -7,6 +7,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from streamapp.events import standalone_schema
 from streamapp.job import EditState, Priority, Stage, State
 from streamapp.options import request_options_schema
 from streamapp.stages.export import edit_changes_schema
@@ -75,6 +76,8 @@ _SCHEMAS: dict[str, Any] = {
                      "description": "a video file the workers can read (inside the allowed input folders)"},
             "options": _ref("Options"),
             "priority": _ref("Priority"),
+            "live": {"type": "boolean", "default": False, "description": "path is a live HLS playlist (.m3u8) "
+                     "followed while it grows; it need not exist yet"},
         },
     },
     "Job": {
@@ -98,6 +101,9 @@ _SCHEMAS: dict[str, Any] = {
                                  "ends as failed with code \"cancelled\", unless it ended first"},
             "edits": {"type": "array", "items": _ref("ClipEdit"), "description": "the latest edits of the "
                       "job's clips, oldest first"},
+            "live": standalone_schema("job_status", "properties", "live"),
+            "stop_requested": {"type": "number", "description": "when a live job was told to end its stream; it "
+                               "then makes the clips still open and ends as done"},
         },
     },
     "ClipEditRequest": {
@@ -282,6 +288,12 @@ _PATHS: dict[str, Any] = {
             "with code \"cancelled\"", [_JOB_ID],
             {"type": "object", "properties": {"reason": {"type": "string", "maxLength": 200}}},
             _json(_ref("Job"), "the cancel is on its way to the job's worker"), "the job has already ended"),
+    },
+    "/api/jobs/{job_id}/stop": {
+        "post": _request_to_worker(
+            "stopJob", "End a live job's stream now: its worker makes the clips still open and ends it as done "
+            "(manifest live.ended_by \"stopped\")", [_JOB_ID], {"type": "object"},
+            _json(_ref("Job"), "the stop is on its way to the job's worker"), "the job has ended, or is not live"),
     },
     "/api/jobs/{job_id}/manifest": {
         "get": {

@@ -66,6 +66,7 @@ STATUS_OF_CODE = {
     "manifest_missing": 404,
     "edit_unavailable": 501,
     "cancel_unavailable": 501,
+    "job_not_live": 409,
     "manifest_unavailable": 404,
     "signals_unavailable": 404,
     "file_unknown": 404,
@@ -118,8 +119,9 @@ def status_of(exc: StreamappError) -> int:
     return 400 if exc.permanent else 500
 
 
-def parse_submission(body: Any) -> tuple[str, dict[str, Any], str]:
-    """``{path, options?, priority?}`` -> (path, options, priority), or an InputError naming the problem."""
+def parse_submission(body: Any) -> tuple[str, dict[str, Any], str, bool]:
+    """``{path, options?, priority?, live?}`` -> (path, options, priority, live), or an InputError naming the
+    problem."""
     if not isinstance(body, dict):
         raise InputError("a submission is a JSON object {path, options, priority}", code="request_invalid")
     path = body.get("path")
@@ -129,7 +131,10 @@ def parse_submission(body: Any) -> tuple[str, dict[str, Any], str]:
         raise InputError("path must not contain a NUL character", code="request_invalid")
     options = body.get("options", {})  # absent: the defaults; present, it must be an options object
     priority = body.get("priority", "normal")
-    return path, check_options(options), check_priority(priority)
+    live = body.get("live", False)
+    if not isinstance(live, bool):
+        raise InputError("live must be true or false", code="request_invalid")
+    return path, check_options(options), check_priority(priority), live
 
 
 def parse_options_text(text: str | None) -> dict[str, Any]:
@@ -242,8 +247,8 @@ class _Api:
         return json_response(public_job(job))
 
     async def submit(self, request: web.Request) -> web.Response:
-        path, options, priority = parse_submission(await _json_body(request))
-        job = await self.service.submit(path, options, priority)
+        path, options, priority, live = parse_submission(await _json_body(request))
+        job = await self.service.submit(path, options, priority, live=live)
         return json_response(public_job(job), status=201)
 
     async def submit_batch(self, request: web.Request) -> web.Response:
@@ -262,9 +267,10 @@ class _Api:
             except InputError as exc:
                 raise InputError(f"jobs[{index}]: {exc.message}", code=exc.code) from None
         results = []
-        for path, options, priority in parsed:
+        for path, options, priority, live in parsed:
             try:
-                results.append({"ok": True, "job": public_job(await self.service.submit(path, options, priority))})
+                job = await self.service.submit(path, options, priority, live=live)
+                results.append({"ok": True, "job": public_job(job)})
             except StreamappError as exc:
                 results.append({"ok": False, **error_body(exc.code, exc.message)})
         accepted = sum(1 for r in results if r["ok"])
@@ -356,6 +362,9 @@ class _Api:
             raise InputError("reason must be a string of at most 200 characters", code="request_invalid")
         return json_response(public_job(await self.service.cancel(job_id, reason)), status=202)
 
+    async def stop(self, request: web.Request) -> web.Response:
+        return json_response(public_job(await self.service.stop(_job_id(request))), status=202)
+
     async def edit(self, request: web.Request) -> web.Response:
         job_id, clip_id = _job_id(request), _clip_id(request)
         changes = check_changes(await _json_body(request) if request.can_read_body else {})
@@ -445,6 +454,7 @@ def add_routes(
         ("POST", "/api/uploads", api.upload, "uploads"),
         ("GET", f"/api/jobs/{{job_id:{JOB_ID_ROUTE}}}", api.get_job, "job"),
         ("POST", "/api/jobs/{job_id}/cancel", api.cancel, "job-cancel"),
+        ("POST", "/api/jobs/{job_id}/stop", api.stop, "job-stop"),
         ("GET", "/api/jobs/{job_id}/manifest", api.manifest, "job-manifest"),
         ("GET", "/api/jobs/{job_id}/signals", api.signals, "job-signals"),
         ("GET", "/api/jobs/{job_id}/files/{name}", api.file, "job-file"),

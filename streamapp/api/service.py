@@ -23,9 +23,11 @@ class JobService(Protocol):
         """The job's record, or None when no such job is known."""
         ...
 
-    async def submit(self, path: str, options: dict[str, Any], priority: str, name: str | None = None) -> JobRecord:
+    async def submit(self, path: str, options: dict[str, Any], priority: str, name: str | None = None,
+                     live: bool = False) -> JobRecord:
         """Publish a submission; return the new record (state "queued"). ``name``: an upload's original file
-        name, shown instead of the path's last part.
+        name, shown instead of the path's last part. ``live``: the path is an HLS playlist followed while it
+        grows (it need not exist yet).
 
         Raises ``streamapp.errors.InputError`` (codes such as input_forbidden, input_missing,
         input_invalid) for a request that can never work, ``TransientError`` when the broker is away.
@@ -36,6 +38,12 @@ class JobService(Protocol):
         """Ask for the job to be stopped; return its record with ``cancel_requested`` set. The job's worker
         ends it as failed with code "cancelled" (unless it ends first). Raises ``ApiError`` job_unknown for no
         such job and job_ended for one that has already ended."""
+        ...
+
+    async def stop(self, job_id: str) -> JobRecord:
+        """Tell a live job to end its stream now; return its record with ``stop_requested`` set. The job's worker
+        makes the clips still open and ends it as done. Raises ``ApiError`` job_unknown, job_ended, and
+        job_not_live for a job that is not live."""
         ...
 
     async def edit(self, job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:

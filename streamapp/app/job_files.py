@@ -18,6 +18,8 @@ from streamapp.settings import Settings
 # Written into the job's work folder when it is cancelled: pool processes still working for the job see it
 # and stop (a stage's pool call cannot be interrupted from outside once it runs).
 STOP_MARK = ".cancel"
+# Written there when a live job is told to stop: its live stage ends the stream at its next step (app/live_stage.py).
+END_MARK = ".end"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,14 @@ class JobFiles:
     @property
     def stop_mark(self) -> Path:
         return self.work / STOP_MARK
+
+    @property
+    def end_mark(self) -> Path:
+        return self.work / END_MARK
+
+    def mark_ended(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.end_mark.touch()
 
     def mark_stopped(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from streamapp.job import (  # noqa: F401 (RANK, STAGE_OF_STATE, STATES re-expor
 
 # What a job record shows outside (records also carry candidates, paths and other internals).
 PUBLIC_FIELDS = ("job_id", "state", "stage", "progress", "attempts", "error", "path", "priority", "created_at",
-                 "updated_at", "retry_at", "cancel_requested", "edits", "live")
+                 "updated_at", "retry_at", "cancel_requested", "edits", "live", "stop_requested")
 CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_path", "candidates", "timings_s",
            "retry_at", "partition", "live")
 
@@ -32,7 +32,7 @@ CARRIED = ("request", "priority", "path", "source", "signals_path", "transcript_
 FORGET: dict[str, Any] = {"forget": True}
 # The event types of the job-status log: changes of state, cancel requests, expiries of ended jobs, and edits of
 # a finished job's clips with their outcomes.
-LOG_TYPES = ("job_status", "job_cancel", "job_expired", "clip_edit", "clip_edited")
+LOG_TYPES = ("job_status", "job_cancel", "job_expired", "clip_edit", "clip_edited", "job_stop")
 # A record remembers this many of its latest edits (pending ones are never dropped).
 EDITS_KEPT = 20
 
@@ -42,6 +42,8 @@ def fold(record: dict[str, Any] | None, event: dict[str, Any], partition: int | 
     the end, a cancel of a job that ended), or FORGET when the record is to be deleted (an ended job expired)."""
     if event["type"] == "job_cancel":
         return _fold_cancel(record, event)
+    if event["type"] == "job_stop":
+        return _fold_stop(record, event)
     if event["type"] == "job_expired":
         return FORGET if record and record["state"] in TERMINAL else None
     if event["type"] in ("clip_edit", "clip_edited"):
@@ -91,6 +93,15 @@ def _fold_cancel(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[s
     if event.get("reason"):
         marked["cancel_reason"] = event["reason"]
     return marked
+
+
+def _fold_stop(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
+    """A stop marks a running live job; its live stage ends the stream there and the job ends as done. A job that
+    is not live, has ended, or was already told to stop is left as it is."""
+    if not record or record["state"] in TERMINAL or record.get("stop_requested") \
+            or not (record.get("request") or {}).get("live"):
+        return None
+    return {**record, "stop_requested": event["at"]}
 
 
 def _fold_edit(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:
@@ -217,4 +228,6 @@ def public_job(record: dict[str, Any]) -> dict[str, Any]:
         job["options"] = request.get("options", {})
         if request.get("name"):
             job["name"] = request["name"]
+        if request.get("live"):  # a live job shows as one from the start, before its stream has been read
+            job.setdefault("live", {"edge_s": 0.0, "segments": 0, "clips": 0})
     return job

@@ -42,7 +42,9 @@ class LiveStage:
         settings = runner.settings
         self.settings = settings
         self.folder = settings.jobs_dir / self.job_id / LIVE_DIR
-        self.stop_mark = str(JobFiles.of(settings, job).stop_mark)
+        files = JobFiles.of(settings, job)
+        self.stop_mark = str(files.stop_mark)
+        self.end_mark = files.end_mark
         self.options = job_options(settings, self.request)
         self.out_dir = Path(self.request["out_dir"]) / self.job_id
         reader = SourceReader(settings.allow_urls, settings.url_trusted_hosts)
@@ -80,7 +82,10 @@ class LiveStage:
         await self.render_pending()
         while not self.stream.ended:
             StopCheck(self.stop_mark)()  # a cancel: the scheduler ends the job
-            await self.take_segments()
+            if self.job.get("stop_requested") or self.end_mark.exists():  # a stop: the stream ends here
+                self.stream.end("stopped")
+            else:
+                await self.take_segments()
             while (piece := self.stream.next_piece()) is not None:
                 await self.analyse(piece)
             if not self.stream.ended:

@@ -14,7 +14,7 @@ import orjson
 
 from streamapp.app.jobs import TERMINAL, pending_edits
 from streamapp.app.runner import check_input_path, job_options
-from streamapp.client import cancel_request, edit_request, submission
+from streamapp.client import cancel_request, edit_request, stop_request, submission
 from streamapp.errors import InputError, StreamappError
 from streamapp.media.fetch import is_url
 from streamapp.options import merge_options
@@ -115,16 +115,16 @@ class WorkerJobService:
         return await self._read_log(job_id) or record
 
     async def submit(self, path: str, options: dict[str, Any], priority: str,
-                     name: str | None = None) -> dict[str, Any]:
+                     name: str | None = None, live: bool = False) -> dict[str, Any]:
         if is_url(path):
             if not self.settings.allow_urls:
                 raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
         else:
             check_input_path(path, self.settings.input_roots)
-            if not Path(path).is_file():
+            if not live and not Path(path).is_file():  # a live playlist may appear once the stream starts
                 raise InputError(f"file not found: {path}", code="input_missing")
         merge_options(self.settings, options)  # refused now, not in a stage, when it clashes with the defaults
-        event = submission(path, self.settings.clips_dir, priority=priority, options=options, name=name)
+        event = submission(path, self.settings.clips_dir, priority=priority, options=options, name=name, live=live)
         await self._submit(event)
         record = {"job_id": event["job_id"], "state": "queued", "stage": "submit", "progress": 0.0, "attempts": 0,
                   "error": None, "path": event["request"]["path"], "priority": priority,
@@ -152,6 +152,21 @@ class WorkerJobService:
         event = cancel_request(job_id, reason)
         await self._publish_log(event)
         return {**record, "cancel_requested": record.get("cancel_requested") or event["at"]}
+
+    async def stop(self, job_id: str) -> dict[str, Any]:
+        record = await self._logged(job_id)
+        if record is None:
+            raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
+        if record["state"] in TERMINAL:
+            raise StreamappError(f"job {job_id} has already ended ({record['state']})", code="job_ended",
+                                 permanent=True)
+        if not (record.get("request") or {}).get("live"):
+            raise StreamappError(f"job {job_id} is not live: cancel it instead", code="job_not_live", permanent=True)
+        if self._publish_log is None:
+            raise StreamappError("this server cannot stop jobs", code="cancel_unavailable", permanent=True)
+        event = stop_request(job_id)
+        await self._publish_log(event)
+        return {**record, "stop_requested": record.get("stop_requested") or event["at"]}
 
     async def edit(self, job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         record = await self._logged(job_id)

@@ -65,7 +65,7 @@ STALL_CHECK_S = 10.0
 HOLDER_BEAT_S = 5.0
 HOLDER_FRESH_S = 15.0
 # Events on the job-status log that a client may put on the wrong partition (librdkafka's default partitioner).
-CLIENT_LOG_TYPES = ("job_cancel", "clip_edit")
+CLIENT_LOG_TYPES = ("job_cancel", "clip_edit", "job_stop")
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -236,6 +236,8 @@ class Worker:
 
     def fold(self, value: dict[str, Any], partition: int) -> None:
         record = job_records.fold_into(self.jobs, value, partition=partition)
+        if record is not None and value["type"] == "job_stop":
+            JobFiles.of(self.settings, record).mark_ended()  # the live stage looks for it between its steps
         if record is not None and record is not job_records.FORGET:
             if record["state"] in job_records.TERMINAL:
                 self.publisher.ended.note(value["job_id"])

@@ -43,17 +43,18 @@ class MemoryJobService:
         return dict(job) if job else None
 
     async def submit(self, path: str, options: dict[str, Any], priority: str,
-                     name: str | None = None) -> dict[str, Any]:
+                     name: str | None = None, live: bool = False) -> dict[str, Any]:
         resolved = Path(path).resolve()
         roots = [self.input_root.resolve(), self.upload_dir().resolve()] if self.input_root else []
         if roots and not any(resolved.is_relative_to(root) for root in roots):
             raise InputError(f"{path} is outside the allowed input folders", code="input_forbidden")
-        if not resolved.is_file():
+        if not live and not resolved.is_file():
             raise InputError(f"{path} does not exist", code="input_missing")
         self.submitted.append((path, options, priority))
         return self.add_job(uuid.uuid4().hex[:16], "queued", path=str(resolved), priority=priority,
                             request={"path": str(resolved), "options": options, "priority": priority,
-                                     "out_dir": str(self.root / "clips"), **({"name": name} if name else {})})
+                                     "out_dir": str(self.root / "clips"), **({"name": name} if name else {}),
+                                     **({"live": True} if live else {})})
 
     async def cancel(self, job_id: str, reason: str | None = None) -> dict[str, Any]:
         job = self.jobs.get(job_id)
@@ -63,6 +64,17 @@ class MemoryJobService:
             raise StreamappError(f"job {job_id} has already ended", code="job_ended", permanent=True)
         job["cancel_requested"] = time.time()
         self.cancelled.append((job_id, reason))
+        return dict(job)
+
+    async def stop(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise StreamappError(f"no job {job_id}", code="job_unknown", permanent=True)
+        if job["state"] in ("done", "failed"):
+            raise StreamappError(f"job {job_id} has already ended", code="job_ended", permanent=True)
+        if not (job.get("request") or {}).get("live"):
+            raise StreamappError(f"job {job_id} is not live", code="job_not_live", permanent=True)
+        job["stop_requested"] = time.time()
         return dict(job)
 
     async def edit(self, job_id: str, clip_id: str, changes: dict[str, Any]) -> dict[str, Any]:

@@ -213,6 +213,24 @@ def test_cancel_marks_a_live_job_and_refuses_ended_and_unknown_ones(service: Mem
     run(service, body)
 
 
+def test_a_live_submission_and_its_stop(service: MemoryJobService, tmp_path) -> None:
+    async def body(client: TestClient) -> None:
+        playlist = str(service.input_root / "not-yet.m3u8")  # a stream not started: accepted all the same
+        response = await client.post("/api/jobs", json={"path": playlist, "live": True})
+        assert response.status == 201, await response.text()
+        job = await response.json()
+        assert service.jobs[job["job_id"]]["request"]["live"] is True
+        await _error(await client.post("/api/jobs", json={"path": playlist}), 400, "input_missing")  # not live
+        await _error(await client.post("/api/jobs", json={"path": playlist, "live": "yes"}), 400, "request_invalid")
+        response = await client.post(f"/api/jobs/{job['job_id']}/stop")
+        assert response.status == 202 and (await response.json())["stop_requested"] > 0
+        await _error(await client.post("/api/jobs/run1/stop"), 409, "job_not_live")
+        await _error(await client.post("/api/jobs/done1/stop"), 409, "job_ended")
+        await _error(await client.post("/api/jobs/nope/stop"), 404, "job_unknown")
+
+    run(service, body)
+
+
 def test_file_download_supports_range(service: MemoryJobService) -> None:
     content = bytes(range(256)) * 4
 

@@ -264,3 +264,32 @@ def test_the_editor_says_why_an_edit_is_refused_and_sends_only_what_changed(page
     assert service.edited == [("done1", clip["id"], {"end_s": round(clip["start_s"] + 1.4, 3),
                                                       "caption_fixes": [{"start_s": clip["start_s"] + 1.0,
                                                                          "text": "hello"}]})]
+
+
+def test_a_live_job_shows_its_stream_its_clips_as_they_come_and_can_be_ended(page: Page, server: ServerThread,
+                                                                             service: MemoryJobService) -> None:
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    service.add_job("live1", "extracting", 0.0, path="/data/streams/live.m3u8",
+                    request={"path": "/data/streams/live.m3u8", "options": {}, "priority": "normal",
+                             "out_dir": "/clips", "live": True},
+                    live={"edge_s": 84.2, "segments": 43, "clips": 1, "lag_s": 2.0})
+    service.manifests["live1"] = manifest_for("live1", CLIPS[:1], duration_s=86.0)
+    _clip_files(service.clip_dir("live1"), service.clip_dir("done1") / "clip-01.mp4")
+    page.goto(f"{server.url}/#token={TOKEN}")
+    page.click('tr[data-job-id="live1"]')
+    expect(page.locator("#detail-status")).to_contain_text("live · 84 s analysed · 1 clip")
+    expect(page.locator("#clips article.clip")).to_have_count(1)
+    expect(page.locator("#detail-stop")).to_be_visible()
+    # the stream goes on and makes a second clip: it appears without reopening the job
+    service.manifests["live1"] = manifest_for("live1", CLIPS, duration_s=126.0)
+    service.jobs["live1"]["live"] = {"edge_s": 124.0, "segments": 63, "clips": 2, "lag_s": 1.0}
+    expect(page.locator("#clips article.clip")).to_have_count(2, timeout=8000)
+    expect(page.locator("#detail-status")).to_contain_text("124 s analysed · 2 clips")
+    page.click("#detail-stop")
+    expect(page.locator("#detail-status")).to_contain_text("ending")
+    expect(page.locator("#detail-stop")).to_be_hidden()
+    assert service.jobs["live1"]["stop_requested"] > 0
+    page.click('tr[data-job-id="run1"]')  # a file's job has no stream to end
+    expect(page.locator("#detail-stop")).to_be_hidden()
+    assert not errors, errors

@@ -11,7 +11,7 @@ const state = {
   token: null,
   jobs: new Map(),      // job_id -> latest record
   selected: null,       // job_id shown in the detail panel
-  loaded: new Set(),    // job ids whose manifest and plot are drawn
+  loaded: new Map(),    // job id -> what of it is drawn ("done", or "live:N" for a live job with N clips)
   pollTimer: null,
 };
 
@@ -211,17 +211,24 @@ async function refreshDetail() {
   const status = document.getElementById("detail-status");
   const ended = job.state === "done" || job.state === "failed";
   const cancelled = job.state === "failed" && job.error && job.error.code === "cancelled";
+  const live = job.live;  // a live job: how much of its stream is analysed, and its clips so far
   const where = job.state === "done" ? "finished" : cancelled ? `cancelled in ${job.stage}`
     : job.state === "failed" ? `failed in ${job.stage}` : job.cancel_requested ? "cancelling"
-    : job.state === "queued" ? "waiting for a worker" : `${job.stage} ${Math.round((job.progress || 0) * 100)}%`;
+    : job.state === "queued" ? "waiting for a worker"
+    : live ? `live · ${Math.round(live.edge_s)} s analysed · ${live.clips} clip${live.clips === 1 ? "" : "s"}`
+      + (job.stop_requested ? " · ending" : "")
+    : `${job.stage} ${Math.round((job.progress || 0) * 100)}%`;
   status.textContent = `${jobName(job)} · ${where}` + (job.error && !cancelled ? ` · ${job.error.message}` : "");
   document.getElementById("detail-cancel").hidden = ended || Boolean(job.cancel_requested);
-  if (job.state === "done" && !state.loaded.has(jobId)) {
-    state.loaded.add(jobId);
+  document.getElementById("detail-stop").hidden = ended || !live || Boolean(job.stop_requested);
+  // Clips are loaded once a job is done; a live job's each time it has made another.
+  const made = job.state === "done" ? "done" : live && live.clips > 0 ? `live:${live.clips}` : null;
+  if (made !== null && state.loaded.get(jobId) !== made) {
+    state.loaded.set(jobId, made);
     await loadResults(jobId);
-  } else if (job.state !== "done" && !state.loaded.has(jobId)) {
-    document.getElementById("clips").replaceChildren(
-      el("p", { class: "detail-status", text: "Clips appear here when the job is done." }));
+  } else if (made === null && !state.loaded.has(jobId)) {
+    document.getElementById("clips").replaceChildren(el("p", { class: "detail-status",
+      text: live ? "Clips appear here as the stream is clipped." : "Clips appear here when the job is done." }));
   }
 }
 
@@ -371,7 +378,8 @@ async function submitJob(event) {
   event.preventDefault();
   const result = document.getElementById("submit-result");
   const { priority, options } = formChoices();
-  const body = { path: document.getElementById("submit-path").value.trim(), priority, options };
+  const body = { path: document.getElementById("submit-path").value.trim(), priority, options,
+                 live: document.getElementById("submit-live").checked };
   try {
     const job = await api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" },
                                          body: JSON.stringify(body) });
@@ -445,6 +453,21 @@ function useToken(event) {
   poll();
 }
 
+async function stopSelected() {
+  const jobId = state.selected;
+  const button = document.getElementById("detail-stop");
+  button.disabled = true;
+  try {
+    const job = await api(`/api/jobs/${encodeURIComponent(jobId)}/stop`, { method: "POST" });
+    state.jobs.set(jobId, job);
+  } catch (error) {
+    document.getElementById("detail-status").textContent = `could not end the stream: ${error.message}`;
+  } finally {
+    button.disabled = false;
+  }
+  if (state.selected === jobId) await refreshDetail();
+}
+
 async function cancelSelected() {
   const jobId = state.selected;
   const button = document.getElementById("detail-cancel");
@@ -466,6 +489,7 @@ function init() {
   document.getElementById("upload-form").addEventListener("submit", uploadFile);
   document.getElementById("token-form").addEventListener("submit", useToken);
   document.getElementById("detail-cancel").addEventListener("click", cancelSelected);
+  document.getElementById("detail-stop").addEventListener("click", stopSelected);
   document.getElementById("detail-close").addEventListener("click", () => {
     state.selected = null;
     document.getElementById("detail").hidden = true;
