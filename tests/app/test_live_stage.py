@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
-from streamapp.client import JobOutcome, submission
+from streamapp.client import JobOutcome, stop_jobs, submission
 from streamapp.manifest import manifest_files
 from streamapp.stages.extract import AnalysisParams, Signals, extract
 from tests.app.test_recovery import follow_jobs, new_worker
@@ -213,3 +213,29 @@ def test_a_stream_that_never_starts_fails_with_its_reason(stack_env, bootstrap, 
         worker.stop()
     outcome = outcomes[job["job_id"]]
     assert outcome.state == "failed" and outcome.error["code"] == "live_source_stalled", outcome.error
+
+
+def test_a_stop_request_ends_the_stream_with_its_clips(stack_env, bootstrap, topics, source, tmp_path) -> None:
+    worker = new_worker(stack_env, tmp_path, "stop", **LIVE_ENV)
+    asked: list[dict[str, str]] = []
+    askers: list[threading.Thread] = []
+
+    def stop_once_clipping(outcome: JobOutcome, event: dict[str, Any]) -> None:
+        if not askers and event["type"] == "clip_ready":  # mid-stream: the stream plays for 50 s at 1x
+            # A client of its own, as `streamapp stop` is (this callback runs inside the follower's event loop).
+            askers.append(threading.Thread(target=lambda: asked.append(
+                asyncio.run(stop_jobs(bootstrap, topics, [event["job_id"]])))))
+            askers[0].start()
+
+    try:
+        job, outcome, _, _, ended_at = live_run(stack_env, bootstrap, topics, source, tmp_path, stop_once_clipping,
+                                                speed=1.0)
+    finally:
+        worker.stop()
+    for asker in askers:
+        asker.join(30)
+    assert asked and list(asked[0].values()) == ["requested"]
+    assert outcome.state == "done", outcome.error
+    manifest = outcome.manifest
+    assert manifest["live"]["ended_by"] == "stopped" and manifest["clips"]
+    assert ended_at is None or manifest["source"]["duration_s"] < source["duration_s"] - 5.0  # it ended early
