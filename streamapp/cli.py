@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -593,23 +593,30 @@ def cancel(
 ) -> None:
     """Stop jobs: each job's worker stops its stage, removes the job's files and ends it as failed, code
     "cancelled". A job that ends first keeps its end. Exit 0 when every job has stopped or had ended."""
+    if reason is not None and len(reason) > 200:
+        die("--reason is at most 200 characters", EXIT_USAGE)
+    _ask_jobs_to_end(job_ids, lambda bootstrap, topics: cancel_jobs(bootstrap, topics, job_ids, reason, wait_s),
+                     CANCEL_ANSWERS, wait_s, as_json)
+
+
+def _ask_jobs_to_end(job_ids: list[str], ask: Callable[[str, Topics], Awaitable[dict[str, str]]],
+                     wording: dict[str, str], wait_s: float, as_json: bool) -> None:
+    """cancel's and stop's common part: check the ids, ask, print each job's answer, exit by the answers."""
     quiet_client_logs()
     bad = [j for j in job_ids if not JOB_ID.fullmatch(j)]
     if bad:
         die(f"no job {bad[0]!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
-    if reason is not None and len(reason) > 200:
-        die("--reason is at most 200 characters", EXIT_USAGE)
     settings = load_settings()
     bootstrap = require_broker(settings)
     try:
-        answers = asyncio.run(cancel_jobs(bootstrap, settings.topics, job_ids, reason, wait_s))
+        answers = asyncio.run(ask(bootstrap, settings.topics))
     except (KafkaError, OSError, StreamappError) as exc:
         die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
     if as_json:
         typer.echo(orjson.dumps(answers).decode())
     else:
         for job_id, answer in answers.items():
-            typer.echo(f"{job_id}: {CANCEL_ANSWERS.get(answer, answer)}")
+            typer.echo(f"{job_id}: {wording.get(answer, answer)}")
     if any(answer == "unknown" for answer in answers.values()):
         raise typer.Exit(EXIT_JOB_FAILED)
     if wait_s > 0 and any(answer == "requested" for answer in answers.values()):
@@ -629,25 +636,8 @@ def stop(
 ) -> None:
     """End live jobs now: each stops following its stream, makes the clips still open and ends as done (its
     manifest says "stopped"). A job that is not live is left as it is. Exit 0 when every job has ended."""
-    quiet_client_logs()
-    bad = [j for j in job_ids if not JOB_ID.fullmatch(j)]
-    if bad:
-        die(f"no job {bad[0]!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
-    settings = load_settings()
-    bootstrap = require_broker(settings)
-    try:
-        answers = asyncio.run(stop_jobs(bootstrap, settings.topics, job_ids, wait_s))
-    except (KafkaError, OSError, StreamappError) as exc:
-        die(f"broker trouble: {exc}".splitlines()[0], EXIT_INFRA)
-    if as_json:
-        typer.echo(orjson.dumps(answers).decode())
-    else:
-        for job_id, answer in answers.items():
-            typer.echo(f"{job_id}: {STOP_ANSWERS.get(answer, answer)}")
-    if any(answer == "unknown" for answer in answers.values()):
-        raise typer.Exit(EXIT_JOB_FAILED)
-    if wait_s > 0 and any(answer == "requested" for answer in answers.values()):
-        raise typer.Exit(EXIT_TIMEOUT)
+    _ask_jobs_to_end(job_ids, lambda bootstrap, topics: stop_jobs(bootstrap, topics, job_ids, wait_s),
+                     STOP_ANSWERS, wait_s, as_json)
 
 
 STOP_ANSWERS = {"unknown": "no such job", "done": "ended with its clips", "requested": "stop requested"}

@@ -44,6 +44,9 @@ class AsrParams:
     logprob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
     min_word_prob: float = 0.5  # mean word probability under which a likely-no-speech segment is made up
+    # What was said just before this audio (a live stream's previous piece): Whisper reads it as the
+    # preceding text, so names and the thread of a sentence carry over a piece's border.
+    initial_prompt: str | None = None
 
 
 class WordLike(Protocol):
@@ -264,7 +267,7 @@ def transcribe_speech(
         model = _model(run)
         segments, _info = model.transcribe(
             audio, language=run.language, beam_size=params.beam_size, word_timestamps=True,
-            vad_filter=params.vad_filter, condition_on_previous_text=False,
+            vad_filter=params.vad_filter, condition_on_previous_text=False, initial_prompt=params.initial_prompt,
             no_speech_threshold=params.no_speech_threshold, log_prob_threshold=params.logprob_threshold,
             compression_ratio_threshold=params.compression_ratio_threshold,
         )

@@ -111,6 +111,9 @@ def warm() -> bool:
     return True
 
 
+PROMPT_WORDS = 40  # of the stream's transcript, given to Whisper before each live piece
+
+
 @dataclasses.dataclass(frozen=True)
 class LivePiece:
     """One piece of a live stream to analyse (app/live.py's Piece), with what analysing it needs."""
@@ -147,6 +150,9 @@ def live_piece_task(work: LivePiece) -> dict[str, Any]:
     asr = work.asr
     if asr and asr.get("language") is None and stitcher.language:
         asr = {**asr, "language": stitcher.language}  # detected once, on the first piece with speech
+    if asr:  # the ASR context: what was said before the piece (its lead-in is heard again, so not that)
+        before = [w["text"] for w in stitcher.words if w["start_s"] < work.offset_s][-PROMPT_WORDS:]
+        asr = {**asr, "initial_prompt": " ".join(before) or None}
     piece_path = concatenate(work.files, live_dir / "piece.ts", live_dir / "init.mp4")
     warning = None
     info: dict[str, Any] = {}

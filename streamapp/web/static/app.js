@@ -453,35 +453,24 @@ function useToken(event) {
   poll();
 }
 
-async function stopSelected() {
+// A request about the selected job from its detail's button (end its stream, cancel it).
+async function askForSelected(action, buttonId, failure) {
   const jobId = state.selected;
-  const button = document.getElementById("detail-stop");
+  const button = document.getElementById(buttonId);
   button.disabled = true;
   try {
-    const job = await api(`/api/jobs/${encodeURIComponent(jobId)}/stop`, { method: "POST" });
+    const job = await api(`/api/jobs/${encodeURIComponent(jobId)}/${action}`, { method: "POST" });
     state.jobs.set(jobId, job);
   } catch (error) {
-    document.getElementById("detail-status").textContent = `could not end the stream: ${error.message}`;
+    document.getElementById("detail-status").textContent = `${failure}: ${error.message}`;
   } finally {
     button.disabled = false;
   }
   if (state.selected === jobId) await refreshDetail();
 }
 
-async function cancelSelected() {
-  const jobId = state.selected;
-  const button = document.getElementById("detail-cancel");
-  button.disabled = true;
-  try {
-    const job = await api(`/api/jobs/${encodeURIComponent(jobId)}/cancel`, { method: "POST" });
-    state.jobs.set(jobId, job);
-  } catch (error) {
-    document.getElementById("detail-status").textContent = `could not cancel: ${error.message}`;
-  } finally {
-    button.disabled = false;
-  }
-  if (state.selected === jobId) await refreshDetail();
-}
+const stopSelected = () => askForSelected("stop", "detail-stop", "could not end the stream");
+const cancelSelected = () => askForSelected("cancel", "detail-cancel", "could not cancel");
 
 function init() {
   state.token = readToken();
