@@ -100,6 +100,9 @@ class SilentMemberAssignor(AbstractPartitionAssignor):
         pass
 
 
+REJOIN_LINE = "held by no live worker"  # the worker's log line as it rejoins the group
+
+
 def holds_partitions(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -127,6 +130,7 @@ def test_a_worker_rejoins_the_group_when_partitions_go_to_a_member_that_processe
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     job_status = f"{env['STREAMAPP_TOPIC_PREFIX']}.job-status"
     generations = Generations()
+    rejoined: list[int | None] = [None]  # how many assignments the silent member had when the worker rejoined
 
     async def silent_member() -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=env["STREAMAPP_APP_ID"],
@@ -136,9 +140,15 @@ def test_a_worker_rejoins_the_group_when_partitions_go_to_a_member_that_processe
         await consumer.start()
         try:
             deadline = time.monotonic() + 90
-            # Given partitions once, then again after the worker's rejoin makes the leader assign anew.
-            while time.monotonic() < deadline and len([g for g in generations.assigned if g]) < 2:
+            # Given partitions, then again after the worker's rejoin makes the leader assign anew. Counting two
+            # assignments is not enough: the embedded broker sometimes rebalances once more by itself right after
+            # a member joins (seen in a suite run: a second assignment 1 s after the first, no rejoin).
+            while time.monotonic() < deadline:
                 await consumer.getmany(timeout_ms=500)
+                if rejoined[0] is None and REJOIN_LINE in worker.log_path.read_text(errors="replace"):
+                    rejoined[0] = len(generations.assigned)
+                if rejoined[0] is not None and any(generations.assigned[rejoined[0]:]):
+                    break
         finally:
             await consumer.stop()
 
@@ -148,7 +158,8 @@ def test_a_worker_rejoins_the_group_when_partitions_go_to_a_member_that_processe
         asyncio.run(silent_member())
         given = [g for g in generations.assigned if g]
         assert given, "the silent member was never given a partition"
-        assert "held by no live worker" in worker.log(), worker.log()
-        assert len(given) >= 2, f"no new assignment after the worker's rejoin: {generations.assigned}"
+        assert rejoined[0] is not None, worker.log()
+        assert any(generations.assigned[rejoined[0]:]), f"no new assignment after the worker's rejoin: " \
+                                                        f"{generations.assigned}"
     finally:
         worker.stop()
