@@ -30,6 +30,9 @@ from streamapp.media.hls import PlaylistFollower, Segment, SourceReader, segment
 log = logging.getLogger("streamapp.live")
 
 LIVE_DIR = "live"
+# A piece holds at most this many times the piece length of new stream (and at least MIN_MAX_PIECE_S).
+MAX_PIECE_FACTOR = 4
+MIN_MAX_PIECE_S = 30.0
 
 
 @dataclass
@@ -183,7 +186,17 @@ class LiveStream:
         ending = self.record.ended_by is not None or self.follower.ended
         if not ending and (sum(s.duration_s for s in new) < self.piece_s or len(new) < 2):
             return None  # its last segment is the next lead-in: a piece owns at least one segment
-        return self._piece(new, owned_to_s=None if ending else new[-1].start_s, final=ending)
+        # Behind the stream (a slow machine, a restart): catch up in pieces of bounded length, so the memory
+        # one piece's analysis needs does not grow with how far behind the job is.
+        longest = max(MAX_PIECE_FACTOR * self.piece_s, MIN_MAX_PIECE_S)
+        taken, length = [], 0.0
+        for segment in new:
+            if len(taken) >= 2 and length + segment.duration_s > longest:
+                break
+            taken.append(segment)
+            length += segment.duration_s
+        last = ending and len(taken) == len(new)
+        return self._piece(taken, owned_to_s=None if last else taken[-1].start_s, final=last)
 
     def _piece(self, new: list[TakenSegment], owned_to_s: float | None, final: bool) -> Piece:
         """``new`` after one segment of lead-in: the last one analysed, where it joins ``new`` without a hole."""

@@ -40,7 +40,7 @@ class LiveOptions:
     max_clips: int | None = None  # a cap over the whole stream (None: the budget alone)
     # Nothing is chosen before this much stream is final: the first windows are then ranked against a
     # minute of the stream, not against themselves, and wait for it rather than being passed over.
-    warmup_s: float = 60.0
+    warmup_s: float = 30.0
 
 
 def _spans_in(spans: list[tuple[float, float]], offset: float) -> list[tuple[float, float]]:

@@ -128,7 +128,8 @@ def test_the_planted_moment_becomes_a_clip_before_the_stream_ends() -> None:
     whole = whole_stream()
     _, states = stitched(whole)
     selector = LiveSelector(ClipOptions(min_duration_s=10.0, max_duration_s=20.0),
-                            LiveOptions(lookahead_s=4.0, clips_per_hour=60.0, min_score=0.0, top_share=0.05))
+                            LiveOptions(lookahead_s=4.0, clips_per_hour=60.0, min_score=0.0, top_share=0.05,
+                                        warmup_s=60.0))
     made = decisions(states, selector)
     assert made, "no clip at all"
     overlaps = [(edge, c) for edge, c in made if c.start_s < 88.0 and c.end_s > 70.0]
