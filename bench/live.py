@@ -1,6 +1,6 @@
 """Live mode as a creator runs it: clips from an HLS stream while it plays, against the offline command's choice.
 
-    python bench/live.py [--input FILE] [--speed 1.0] [--clips-per-hour 120]
+    python bench/live.py [--input FILE] [--speed 1.0] [--clips-per-hour 120] [--hours H --no-offline]
 
 Without ``--input`` it joins the real footage of ../shared/media (a talk, a live-music session with hard cuts,
 a film scene, talking heads, speech in four languages over a plain picture) into one 720p30 program, each part
@@ -15,6 +15,10 @@ offline command on the same file with the same number of clips (``streamapp proc
 how much the two choices overlap: the share of offline clips that a live clip overlaps (target >= 70 %) and
 the share of the offline clips' time the live clips cover. And the worker tree's memory (RSS, sampled every
 second) in the first and last quarter of the stream: flat means no growth as the stream goes on.
+
+``--hours H`` loops the program (a stream copy) to H hours, for memory over a long stream; played faster than
+real time (``--speed``) the job falls behind and catches up in pieces of bounded length, which is what the
+memory figure then shows. ``--no-offline`` skips the offline comparison.
 """
 
 from __future__ import annotations
@@ -161,9 +165,17 @@ def main() -> int:
     ap.add_argument("--speed", type=float, default=1.0, help="play the stream this many times real time")
     ap.add_argument("--clips-per-hour", type=float, default=120.0, help="the live budget (the program is short)")
     ap.add_argument("--segment-s", type=float, default=2.0)
+    ap.add_argument("--hours", type=float, default=0.0, help="loop the input to this many hours")
+    ap.add_argument("--no-offline", action="store_true", help="skip the offline command and the overlap")
     args = ap.parse_args()
     print(machine())
     video = args.input or make_program(Path(tempfile.gettempdir()) / "bench-live-program.mp4")
+    if args.hours > 0:
+        long = Path(tempfile.gettempdir()) / f"bench-live-{args.hours:g}h.mp4"
+        if not long.exists():
+            subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", str(video), "-t",
+                            str(args.hours * 3600), "-c", "copy", str(long)], check=True)
+        video = long
     length = duration_of(str(video))
     print(f"input: {video} ({length:.1f} s), played at {args.speed:g}x real time, {args.segment_s:g} s segments")
     env = {**os.environ, "STREAMAPP_LIVE_CLIPS_PER_HOUR": str(args.clips_per_hour)}
@@ -210,8 +222,13 @@ def main() -> int:
         first, last = quarters(sampler.samples, "worker tree")
         print(f"worker tree RSS: median {first:.0f} MiB in the first quarter, {last:.0f} MiB in the last, peak "
               f"{sampler.peaks.get('worker tree', 0) / 2**20:.0f} MiB")
+        main_first, main_last = quarters(sampler.samples, "worker")
+        print(f"worker main process RSS: {main_first:.0f} MiB in the first quarter, "
+              f"{main_last:.0f} MiB in the last")
         if not clips:
             return 1
+        if args.no_offline:
+            return 0
         offline_env = {**env, "STREAMAPP_DATA_DIR": str(Path(tmp) / "data-offline")}
         [offline] = run_json([str(BIN / "streamapp"), "process", str(video), "--out", str(Path(tmp) / "offline"),
                               "--max-clips", str(len(clips)), "--json"], offline_env)

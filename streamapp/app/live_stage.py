@@ -21,7 +21,7 @@ from streamapp.app import tasks
 from streamapp.app.job_files import JobFiles, StopCheck
 from streamapp.app.live import LIVE_DIR, LiveStream, Piece, TakenSegment, concatenate
 from streamapp.app.runner import check_input_path, extract_params, job_options, render_settings
-from streamapp.errors import InputError
+from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.manifest import build_manifest, clip_entry, clip_stem, write_json_atomic
 from streamapp.media.fetch import is_url
@@ -51,6 +51,7 @@ class LiveStage:
         self.stream = LiveStream(self.folder, self.request["path"], reader, settings.live_idle_timeout_s,
                                  settings.live_piece_s)
         self.params, self.asr = extract_params(settings)
+        self.reported: dict[str, Any] | None = None  # the last progress put on the job-status log
         explicit_cap = self.request.get("options", {}).get("max_clips")
         self.live_options = {
             "lookahead_s": settings.live_lookahead_s, "clips_per_hour": settings.live_clips_per_hour,
@@ -161,7 +162,17 @@ class LiveStage:
         record = self.stream.record
         while record.pending:
             candidate = record.pending[0]
-            entry = await self.render(candidate, len(record.clips))
+            try:
+                entry = await self.render(candidate, len(record.clips))
+            except StreamappError as exc:
+                if not exc.permanent:
+                    raise  # the scheduler retries the stage, which renders it again from the record
+                # One clip that cannot be made must not end a stream that goes on: it is left out, said once.
+                log.warning("live job %s: clip %.1f-%.1f s left out: %s", self.job_id, candidate["start_s"],
+                            candidate["end_s"], exc)
+                record.pending.pop(0)
+                self.stream.save()
+                continue
             record.clips.append(entry)
             record.pending.pop(0)
             self.stream.save()
@@ -201,13 +212,17 @@ class LiveStage:
             self.stream.save()
 
     async def report(self) -> None:
+        """The stream's progress on the job-status log, when it has moved (not every poll of a quiet stream)."""
         record = self.stream.record
         edge = self.analysed_to()
         lag = max(0.0, record.next_start_s - edge)
         metrics.LIVE_SEGMENT_LAG.set(lag)
-        await self.runner.status(self.job, "extracting", "extract", 0.0, live={
-            "edge_s": round(edge, 3), "segments": record.segment_count, "clips": len(record.clips),
-            "lag_s": round(lag, 3)})
+        live = {"edge_s": round(edge, 3), "segments": record.segment_count, "clips": len(record.clips),
+                "lag_s": round(lag, 3)}
+        if live == self.reported:
+            return
+        self.reported = live
+        await self.runner.status(self.job, "extracting", "extract", 0.0, live=live)
 
     def analysed_to(self) -> float:
         analysed = [s for s in self.stream.record.segments if s.analysed]
