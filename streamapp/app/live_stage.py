@@ -85,11 +85,13 @@ class LiveStage:
             StopCheck(self.stop_mark)()  # a cancel: the scheduler ends the job
             if self.job.get("stop_requested") or self.end_mark.exists():  # a stop: the stream ends here
                 self.stream.end("stopped")
-            else:
+            elif not self.stream.record.ended_by:
+                # Between any two pieces: a sliding playlist drops segments a job behind it has not read yet.
                 await self.take_segments()
-            while (piece := self.stream.next_piece()) is not None:
+            piece = self.stream.next_piece()
+            if piece is not None:
                 await self.analyse(piece)
-            if not self.stream.ended:
+            elif not self.stream.ended:
                 await self.report()
                 await asyncio.sleep(self.stream.poll_interval_s())
         await self.finish()
