@@ -1,15 +1,16 @@
 """A live job's stream on disk: the segments taken from its playlist, the pieces they are analysed in, and the
 record of what the job has done, saved after every step so a restarted worker goes on where it stopped.
 
-``LiveStream`` is the bookkeeping (no Kafka, no pool): StageRunner.live (app/runner.py) calls it between its
+``LiveStream`` is the bookkeeping (no Kafka, no pool): LiveStage (app/live_stage.py) calls it between its
 pool tasks and its sends. Files, under the job's folder ``live/``:
 
 - ``segments/<sequence>.ts``: the segments taken and not yet behind every clip that could still be made;
 - ``stream.npz``: the stream's signals so far (stages/live.py's stitched Signals);
 - ``state.json``: the segments' times, how far analysis has got, the selector's state and the clips made.
 
-A piece is the segments not yet analysed, after one segment of lead-in (the last segment of the piece before),
-and owns the stream up to the start of its own last segment: that segment is the next piece's lead-in.
+A piece owns the stream from the start of the segments not yet analysed to the start of its own last segment,
+which it decodes only as a look past its end and leaves to the next piece. It is decoded from one segment before
+what it owns (lead-in), so a cut or a word on either border of what it owns is seen with the frames around it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class TakenSegment:
     start_s: float  # in stream time: the sum of the durations before it
     duration_s: float
     analysed: bool = False
-    skipped: bool = False  # its piece did not decode
+    skipped: bool = False  # it did not decode (alone, or the piece it was in)
     taken_at: float = 0.0  # wall-clock time it was read from the playlist
     problem: str | None = None  # why it did not decode, when it did not
 
