@@ -32,6 +32,7 @@ from streamapp.errors import InputError, MediaError
 from streamapp.fileio import temp_path_for
 from streamapp.media.audio_master import master_audio
 from streamapp.media.clip_audio import read_clip_audio
+from streamapp.media.decode import seek_before
 from streamapp.media.deinterlace import Deinterlacer
 from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
 from streamapp.reframe.analysis import analyze_clip
@@ -453,8 +454,7 @@ class _ClipRenderer:
             self.burner = self._burner(in_clip) if in_clip and job.burn_captions else None
             # Seek to the keyframe at or before the start; frames before start_s are decoded and dropped.
             with contextlib.suppress(*_DAMAGED):
-                src.seek(int((job.start_s + self.origin) / vin.time_base), stream=vin, backward=True,
-                         any_frame=False)
+                seek_before(src, vin, job.start_s)
             with av.open(tmp_path, mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
                 self.out = out
                 self.vout = self._video_stream(out)

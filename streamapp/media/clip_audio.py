@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from streamapp.media.decode import demux_safely
+from streamapp.media.decode import demux_safely, seek_before
 from streamapp.media.probe import pick_video_stream, stream_start_s
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,7 @@ def read_clip_audio(
         if first_s > 0 and stream.time_base is not None:
             # If seeking fails, decode from the start instead; the timeline trims by time.
             with contextlib.suppress(*_DAMAGED):
-                container.seek(int((max(0.0, first_s - _PREROLL_S) + origin) / stream.time_base), stream=stream,
-                               backward=True, any_frame=False)
+                seek_before(container, stream, max(0.0, first_s - _PREROLL_S), origin)
         resampler = av.AudioResampler(format="fltp", layout="stereo", rate=rate)
         timeline = _Timeline(rate, first_s, last_s)
 

@@ -203,6 +203,37 @@ def _keyframe_near(container: av.container.InputContainer, stream: av.stream.Str
     return before
 
 
+def seek_before(container: av.container.InputContainer, stream: av.stream.Stream, t_s: float,
+                origin: float | None = None) -> None:
+    """Seek so that decoding starts at a keyframe at or before media time ``t_s`` (as iter_video_frames times
+    frames). A backward seek lands there in a file with an index (MP4, MKV); in MPEG-TS it can land on the next
+    keyframe instead (FFmpeg looks for a TS position by reading timestamps near a byte guess), which started clips
+    of live streams up to a group of pictures late. There the seek goes further back until the first keyframe it
+    finds is not after ``t_s`` (or it reaches the start). ``origin``: the media time zero (default: the stream's
+    own start; a clip's sound is timed from its picture's)."""
+    origin = stream_start_s(stream) if origin is None else origin
+    tb = float(stream.time_base)
+    back = 0.0
+    while True:
+        target = max(0.0, t_s - back)
+        container.seek(int((target + origin) / tb), stream=stream, backward=True, any_frame=False)
+        first = _first_keyframe_s(container, stream, origin)
+        if first is None or first <= t_s + 1e-6 or target == 0.0:
+            container.seek(int((target + origin) / tb), stream=stream, backward=True, any_frame=False)
+            return
+        back = max(2.0 * back, 2.0)
+
+
+def _first_keyframe_s(container: av.container.InputContainer, stream: av.stream.Stream, origin: float,
+                      limit: int = 2000) -> float | None:
+    for k, packet in enumerate(container.demux(stream)):
+        if k >= limit:
+            break
+        if packet.pts is not None and packet.is_keyframe:
+            return float(packet.pts * stream.time_base) - origin
+    return None
+
+
 def iter_video_frames(
     path: str | Path,
     height: int = 64,

@@ -335,3 +335,22 @@ def test_captions_off_keeps_the_subtitle_files(truth, tmp_path):
     assert bare.captions_srt and os.path.exists(bare.captions_srt) and os.path.exists(bare.captions_vtt)
     subs = pysubs2.load(bare.captions_srt)
     assert all(len(line) <= 42 for e in subs for line in e.plaintext.split("\n"))
+
+
+def test_a_clip_from_mpeg_ts_starts_where_asked_with_its_sound(tmp_path):
+    # MPEG-TS has no index: a backward seek there can land on the next keyframe, and a live stream's clips
+    # (rendered from its joined segments) started up to a group of pictures late, their first words cut.
+    from tests.videos import make_test_video
+
+    video = make_test_video(tmp_path / "v.mp4", duration_s=12.0, size=(320, 180), cuts_s=(), silences=(),
+                            burst=None)
+    ts = tmp_path / "v.ts"
+    os.system(f"ffmpeg -v error -y -i {video['path']} -c:v libx264 -preset ultrafast -g 50 -sc_threshold 0 "
+              f"-c:a aac -f mpegts {ts}")
+    result = render_clip(str(ts), 3.3, 7.3, "9:16", str(tmp_path / "c.mp4"), RenderParams(180, 320))
+    assert result.start_s == pytest.approx(3.3, abs=1 / 25) and result.duration_s == pytest.approx(4.0, abs=1 / 25)
+    with av.open(str(tmp_path / "c.mp4")) as c:
+        sound = np.concatenate([f.to_ndarray()[0] for f in c.decode(audio=0)])
+    rate = 48000
+    # The tone is there from the first 50 ms on (after the 20 ms fade in), not silence until a later keyframe.
+    assert np.sqrt(np.mean(sound[int(0.03 * rate):int(0.1 * rate)] ** 2)) > 0.01
