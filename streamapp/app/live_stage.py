@@ -20,11 +20,10 @@ from streamapp import events, metrics
 from streamapp.app import tasks
 from streamapp.app.job_files import JobFiles, StopCheck
 from streamapp.app.live import LIVE_DIR, LiveStream, Piece, TakenSegment, concatenate
-from streamapp.app.runner import check_input_path, extract_params, job_options, render_settings
+from streamapp.app.runner import check_request_path, extract_params, job_options, render_settings
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.manifest import build_manifest, clip_entry, clip_stem, write_json_atomic
-from streamapp.media.fetch import is_url
 from streamapp.media.hls import SourceReader
 
 if TYPE_CHECKING:
@@ -59,19 +58,8 @@ class LiveStage:
             "warmup_s": settings.live_warmup_s, "max_clips": explicit_cap,
         }
 
-    def check_source(self) -> None:
-        path = self.request["path"]
-        if is_url(path):
-            if not self.settings.allow_urls:
-                raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
-            return
-        if not Path(path).is_absolute():
-            raise InputError(f"{path} is a relative path; submit absolute paths the workers can read",
-                             code="input_path_relative")
-        check_input_path(path, self.settings.input_roots)
-
     async def run(self) -> None:
-        self.check_source()
+        check_request_path(self.request["path"], self.settings)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if self.stream.resumed:
@@ -152,7 +140,7 @@ class LiveStage:
             log.warning("live job %s: segments %d-%d skipped: %s", self.job_id, owned[0].sequence,
                         owned[-1].sequence, warning["message"])
             for segment in owned:
-                if segment.start_s >= piece.offset_s and segment.skipped:
+                if segment.skipped:  # not the lead-in, which an earlier piece analysed
                     await self.runner.send("segments", self.segment_event(segment, warning))
         await self.render_pending()
         keep_from = float(record.selector["decided_to_s"]) - float(self.options["max_duration_s"]) - 5.0

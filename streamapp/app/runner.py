@@ -68,6 +68,19 @@ def check_input_path(path: str, roots: list[Path]) -> None:
         raise InputError(f"{path} is outside the allowed input folders", code="input_forbidden")
 
 
+def check_request_path(path: str, settings: Settings) -> None:
+    """Refuse a submitted path no worker may read: a URL while URLs are off, a relative path (it would be read
+    relative to whichever worker runs the job), a path outside the allowed input folders."""
+    if is_url(path):
+        if not settings.allow_urls:
+            raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
+        return
+    if not Path(path).is_absolute():
+        raise InputError(f"{path} is a relative path; submit absolute paths the workers can read",
+                         code="input_path_relative")
+    check_input_path(path, settings.input_roots)
+
+
 def check_source_limits(source: dict[str, Any], settings: Settings) -> None:
     if source["width"] * source["height"] > settings.max_pixels:
         raise InputError(f"{source['width']}x{source['height']} exceeds the frame-size limit", code="input_too_large")
@@ -140,14 +153,9 @@ class StageRunner:
 
     async def _local_input(self, job: dict[str, Any]) -> str:
         path = job["request"]["path"]
+        check_request_path(path, self.settings)
         if not is_url(path):
-            if not Path(path).is_absolute():  # it would be read relative to whichever worker runs the job
-                raise InputError(f"{path} is a relative path; submit absolute paths the workers can read",
-                                 code="input_path_relative")
-            check_input_path(path, self.settings.input_roots)
             return path
-        if not self.settings.allow_urls:
-            raise InputError("URL inputs are turned off (STREAMAPP_ALLOW_URLS)", code="input_url_refused")
         dest = self._download_path(job)
         if not dest.exists():
             self.fetching += 1

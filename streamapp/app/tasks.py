@@ -138,7 +138,7 @@ def live_piece_task(work: LivePiece) -> dict[str, Any]:
     """Analyse one piece of a live stream, add it to the stream's signals (``folder``/stream.npz) and choose the
     clips that are final now. A piece that does not decode is skipped (a warning, not a failure): the stream's
     signals go on past it with nothing seen there. Returns the selector's new state, the chosen clips with
-    their render inputs, the stream's edge and, for the first piece, what the stream is (size, rate, sound)."""
+    their render inputs, and what the stream is (size, rate, sound; empty for a piece that did not decode)."""
     stop = StopCheck(work.stop_mark)
     stop()
     started = time.perf_counter()
@@ -175,7 +175,7 @@ def live_piece_task(work: LivePiece) -> dict[str, Any]:
     chosen = chooser.decide(signals, work.final)
     clips = [{**c.to_dict(), "inputs": dataclasses.asdict(clip_inputs(signals, c.start_s, c.end_s))} for c in chosen]
     give_back_memory()
-    return plain({"selector": chooser.state.to_dict(), "clips": clips, "edge_s": signals.duration_s,
-                  "warning": warning, "info": info, "language": signals.language,
+    return plain({"selector": chooser.state.to_dict(), "clips": clips, "warning": warning, "info": info,
+                  "language": signals.language,
                   "timings_s": {"extract": analysed - started, "score": time.perf_counter() - analysed}})
 

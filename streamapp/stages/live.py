@@ -43,6 +43,12 @@ class LiveOptions:
     warmup_s: float = 30.0
 
 
+def _quiet_hops(count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(loudness, lufs, speech) for ``count`` hops where nothing was heard."""
+    return (np.full(count, _FLOOR_DB, dtype=np.float32), np.full(count, _FLOOR_DB, dtype=np.float32),
+            np.zeros(count, dtype=np.uint8))
+
+
 def _spans_in(spans: list[tuple[float, float]], offset: float) -> list[tuple[float, float]]:
     return [(float(a) + offset, float(b) + offset) for a, b in spans]
 
@@ -99,9 +105,7 @@ class SignalStitcher:
             return
         stop = int(round(to_s / self.hop_s))
         if stop > self._hop_count:
-            count = stop - self._hop_count
-            self._hops.append((np.full(count, _FLOOR_DB, dtype=np.float32), np.full(count, _FLOOR_DB, dtype=np.float32),
-                               np.zeros(count, dtype=np.uint8)))
+            self._hops.append(_quiet_hops(stop - self._hop_count))
             self._hop_count = stop
         self.edge_s = to_s
         self._cached = None
@@ -121,9 +125,7 @@ class SignalStitcher:
         if stop <= first:
             return
         shift = int(round(offset / self.hop_s))
-        loud = np.full(stop - first, _FLOOR_DB, dtype=np.float32)
-        lufs = np.full(stop - first, _FLOOR_DB, dtype=np.float32)
-        speech = np.zeros(stop - first, dtype=np.uint8)
+        loud, lufs, speech = _quiet_hops(stop - first)
         source = np.arange(first, stop) - shift
         for out, values in ((loud, piece.loudness_db), (lufs, piece.lufs), (speech, piece.speech)):
             values = np.asarray(values)
@@ -187,8 +189,7 @@ class SignalStitcher:
             stitcher._hop_count = int(np.asarray(signals.loudness_db).size)
         else:  # quiet so far: hops kept all the same, so sound that starts later lands at its own time
             count = int(round(signals.duration_s / signals.hop_s))
-            stitcher._hops = [(np.full(count, _FLOOR_DB, dtype=np.float32), np.full(count, _FLOOR_DB, dtype=np.float32),
-                               np.zeros(count, dtype=np.uint8))]
+            stitcher._hops = [_quiet_hops(count)]
             stitcher._hop_count = count
         stitcher.cuts_s, stitcher.gradual_s = list(signals.cuts_s), list(signals.gradual_s)
         stitcher.words = list(signals.words)
