@@ -147,7 +147,9 @@ def fresh_videos(folder: Path, count: int) -> list[Path]:
 
 
 def test_high_priority_starts_before_a_waiting_low_backlog(stack_env, bootstrap, topics, tmp_path) -> None:
-    worker = new_worker(stack_env, tmp_path, "prio", STREAMAPP_POOL_SIZE="1")
+    # One slot for good: the optimizer would otherwise grow the pool for the backlog (its CPU samples from before
+    # the jobs came show headroom) and every low job would start before the high one arrived.
+    worker = new_worker(stack_env, tmp_path, "prio", STREAMAPP_POOL_SIZE="1", STREAMAPP_POOL_MAX_SIZE="1")
     media = fresh_videos(tmp_path, 5)
     lows = [submission(path, tmp_path, options=OPTIONS, priority="low") for path in media[:4]]
     high = submission(media[4], tmp_path, options=OPTIONS, priority="high")
