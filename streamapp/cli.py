@@ -5,7 +5,6 @@ The CLI only calls into the package: transport for the broker, client for events
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -18,37 +17,28 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
-from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from streamapp.app.jobs import TERMINAL, public_job
-from streamapp.client import (
-    Follower,
-    JobOutcome,
-    Submitter,
-    cancel_jobs,
-    edit_clip,
-    read_job_record,
-    stop_jobs,
-    submission,
-)
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
 from streamapp.media.fetch import is_url
 from streamapp.options import CAPTION_STYLES, check_options, merge_options
-from streamapp.processes import die_with_parent
 from streamapp.settings import Settings
-from streamapp.transport.admin import ensure_topics, partition_counts
-from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
-from streamapp.transport.topics import Topics
+
+# The broker's clients, asyncio and rich's progress bars are imported inside the commands that use them, so that
+# `analyze` and `shots` (no broker) start without loading them: a short file's whole command is mostly start-up.
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from streamapp.client import JobOutcome
+    from streamapp.transport.topics import Topics
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, help="Turn long videos into scored short clips.")
 topics_app = typer.Typer(no_args_is_help=True, help="Manage the Kafka topics streamapp uses.")
@@ -184,6 +174,9 @@ class LocalWorker:
     """A ``streamapp worker`` child process for ``process`` on the embedded broker."""
 
     def __init__(self, settings: Settings, broker_url: str, log_path: Path) -> None:
+        from streamapp.processes import die_with_parent
+        from streamapp.transport.embedded import free_port
+
         self.log_path = log_path
         # Short group timings let a fresh worker join within ~2 s on the embedded broker; real Kafka
         # refuses session timeouts under 6 s, so these apply only here and only where not set.
@@ -248,6 +241,8 @@ class ProgressView:
 
 async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
                     worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome], float | None]:
+    import asyncio
+
     # Inside the event loop a SIGTERM cancels this task, as asyncio.run does for Ctrl-C, rather than raise
     # KeyboardInterrupt at whatever Python code runs (in a finaliser, __del__, that exception is swallowed).
     loop, me = asyncio.get_running_loop(), asyncio.current_task()
@@ -267,6 +262,10 @@ async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], 
 async def _follow_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
                        worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome],
                                                                                      float | None]:
+    import asyncio
+
+    from streamapp.client import Follower, JobOutcome, Submitter
+
     outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
     started = time.monotonic()
     first_work: list[float] = []
@@ -313,6 +312,15 @@ def process(
     live: LiveOpt = False,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from streamapp.client import submission
+    from streamapp.transport.admin import ensure_topics
+    from streamapp.transport.embedded import EmbeddedBroker
+
     quiet_client_logs()
     settings = load_settings()
     options = clip_options(settings, max_clips, min_duration, max_duration, aspect, keywords, start=start, end=end,
@@ -516,6 +524,10 @@ def submit(
     live: LiveOpt = False,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
+    import asyncio
+
+    from streamapp.client import Submitter, submission
+
     quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
@@ -551,6 +563,13 @@ def status(
     A worker's answer can lag behind the log; when it says the job is still running, the log is read too and
     the job's end there (done, failed) wins.
     """
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    from streamapp.app.jobs import TERMINAL, public_job
+    from streamapp.client import read_job_record
+
     quiet_client_logs()
     if not JOB_ID.fullmatch(job_id):
         die(f"no job {job_id!r}: job ids are letters, digits, - and _ (as submit prints them)", EXIT_JOB_FAILED)
@@ -593,6 +612,8 @@ def cancel(
 ) -> None:
     """Stop jobs: each job's worker stops its stage, removes the job's files and ends it as failed, code
     "cancelled". A job that ends first keeps its end. Exit 0 when every job has stopped or had ended."""
+    from streamapp.client import cancel_jobs
+
     if reason is not None and len(reason) > 200:
         die("--reason is at most 200 characters", EXIT_USAGE)
     _ask_jobs_to_end(job_ids, lambda bootstrap, topics: cancel_jobs(bootstrap, topics, job_ids, reason, wait_s),
@@ -602,6 +623,10 @@ def cancel(
 def _ask_jobs_to_end(job_ids: list[str], ask: Callable[[str, Topics], Awaitable[dict[str, str]]],
                      wording: dict[str, str], wait_s: float, as_json: bool) -> None:
     """cancel's and stop's common part: check the ids, ask, print each job's answer, exit by the answers."""
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
     quiet_client_logs()
     bad = [j for j in job_ids if not JOB_ID.fullmatch(j)]
     if bad:
@@ -636,6 +661,8 @@ def stop(
 ) -> None:
     """End live jobs now: each stops following its stream, makes the clips still open and ends as done (its
     manifest says "stopped"). A job that is not live is left as it is. Exit 0 when every job has ended."""
+    from streamapp.client import stop_jobs
+
     _ask_jobs_to_end(job_ids, lambda bootstrap, topics: stop_jobs(bootstrap, topics, job_ids, wait_s),
                      STOP_ANSWERS, wait_s, as_json)
 
@@ -662,6 +689,11 @@ def edit(
 ) -> None:
     """Change a done job's clip and render it again: the job's worker writes the new version beside the old one
     and points the manifest at it. Exit 0 once it is rendered (or asked, with --wait 0)."""
+    import asyncio
+
+    from aiokafka.errors import KafkaError
+
+    from streamapp.client import edit_clip
     from streamapp.stages.export import check_changes  # here, not above: it loads the analysis kernels
 
     quiet_client_logs()
@@ -719,6 +751,10 @@ def _caption_fix(text: str) -> dict[str, Any]:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic streamapp uses (safe to run again)."""
+    import asyncio
+
+    from streamapp.transport.admin import ensure_topics, partition_counts
+
     quiet_client_logs()
     settings = load_settings()
     bootstrap = require_broker(settings)
@@ -753,6 +789,11 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 @app.command()
 def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
     """Run the embedded broker (memory only, one machine) in the foreground until Ctrl-C."""
+    import asyncio
+
+    from streamapp.transport.admin import ensure_topics
+    from streamapp.transport.embedded import EmbeddedBroker, wait_for_port
+
     signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so `finally` stops the broker, as Ctrl-C does
     embedded = EmbeddedBroker(port=port)
     try:

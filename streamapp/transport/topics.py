@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aiokafka.partitioner import murmur2
-
 # The input topic's partitions are split by priority; the extract agent favours lower numbers.
 PRIORITY_PARTITIONS: dict[str, int] = {"high": 0, "normal": 1, "low": 2}
 # Partitions of the job-keyed topics (status, hand-offs, results, the table): the most workers that can share
@@ -98,4 +96,6 @@ def job_partition(job_id: str, partitions: int = JOB_PARTITIONS) -> int:
     """The partition of a job's events in the job-keyed topics (job status, results, the table): the
     producers' default partitioner (murmur2 of the key, as Kafka's Java client), so a reader can go
     straight to the one partition that holds a job."""
+    from aiokafka.partitioner import murmur2  # here: settings import this module, and `analyze` needs no client
+
     return (murmur2(job_id.encode()) & 0x7FFFFFFF) % partitions
