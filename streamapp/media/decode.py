@@ -27,8 +27,10 @@ from streamapp.media.coarse import (
     MIN_DURATION_S,
     Decoded,
     GroupPlanner,
+    PacketInfo,
     active,
     blend,
+    packets_rule_out,
     skips_frames,
 )
 from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
@@ -442,8 +444,16 @@ def _coarse_frames(path: str | Path, container: Any, stream: Any, out: _Emitter,
 
 def coarse_worthwhile(path: str | Path, duration_s: float) -> bool:
     """Whether a coarse decode saves time on this file: long enough, its frames skippable, and at most half of
-    its first JUDGE_GROUPS groups changing (judged on those groups' reference frames, a few seconds of work)."""
+    its first JUDGE_GROUPS groups changing (judged on those groups' reference frames, a few seconds of work,
+    unless their packets alone rule it out)."""
     if duration_s < MIN_DURATION_S:
+        return False
+    with _open_video(path, True, None) as (container, stream):
+        if stream is None or stream.time_base is None or not skips_frames(stream):
+            return False
+        ruled_out = packets_rule_out(_first_groups(container, stream))
+    if ruled_out:
+        log.debug("%s decoded in full: %s", Path(path).name, ruled_out)
         return False
     with _open_video(path, True, None) as (container, stream):
         if stream is None or stream.time_base is None or not skips_frames(stream):
@@ -476,6 +486,21 @@ def coarse_worthwhile(path: str | Path, duration_s: float) -> bool:
         # Groups that change are decoded again from their keyframe: the container must land on it when asked
         # (MPEG-TS, for one, lands after it, and the group's frames would be lost).
         return len(keys) < 2 or _seeks_to_keyframes(container, stream, out, keys[1])
+
+
+def _first_groups(container: Any, stream: Any) -> list[PacketInfo]:
+    """The packets of the video's first JUDGE_GROUPS groups of pictures, demuxed only."""
+    origin = stream_start_s(stream)
+    packets: list[PacketInfo] = []
+    keys = 0
+    for packet in demux_safely(container, stream):
+        if packet.size == 0 or packet.pts is None:
+            continue
+        keys += packet.is_keyframe
+        if keys > JUDGE_GROUPS or len(packets) > JUDGE_GROUPS * MAX_GROUP_FRAMES:
+            break
+        packets.append(PacketInfo(float(packet.pts * stream.time_base) - origin, packet.size, packet.is_keyframe))
+    return packets
 
 
 def _seeks_to_keyframes(container: Any, stream: Any, out: _Emitter, key_s: float) -> bool:

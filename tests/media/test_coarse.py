@@ -11,7 +11,7 @@ import pytest
 
 from streamapp.analysis.picture import PictureAnalyzer
 from streamapp.media import coarse
-from streamapp.media.coarse import Decoded, GroupPlanner, active, blend
+from streamapp.media.coarse import Decoded, GroupPlanner, PacketInfo, active, blend, packets_rule_out
 from streamapp.media.decode import coarse_worthwhile, iter_video_frames
 from tests.media_fixtures import media_dir
 from tests.videos import make_transition_video
@@ -156,6 +156,30 @@ def test_the_coarse_decode_is_chosen_once_per_file_where_it_saves_time(monkeypat
     assert not coarse_worthwhile(calm["path"], 20.0)  # too short to be worth the judging
     monkeypatch.setattr("streamapp.media.decode.active", lambda decoded, next_key: True)  # every group changes
     assert not coarse_worthwhile(calm["path"], 32.0)
+
+
+def test_the_first_groups_packets_can_rule_the_coarse_decode_out_before_any_decoding():
+    def group(start: float, key: int, predicted: int, order: tuple[int, ...] = (0, 3, 1, 2)) -> list[PacketInfo]:
+        return [PacketInfo(start + i / 10, key if i == 0 else predicted, i == 0) for i in order]
+
+    calm = group(0.0, 10000, 900) + group(0.4, 10000, 1100)  # B-frames (reordered), small predicted frames
+    assert packets_rule_out(calm) is None
+    busy = group(0.0, 10000, 4000) + group(0.4, 10000, 3500)
+    assert "changes all the time" in packets_rule_out(busy)
+    in_order = group(0.0, 10000, 900, order=(0, 1, 2, 3))  # no B-frames: nothing a coarse decode could skip
+    assert packets_rule_out(in_order) == "no B-frames to skip"
+    assert packets_rule_out([PacketInfo(t / 10, 5000, True) for t in range(4)]) == "every frame is a keyframe"
+
+
+def test_a_stream_without_b_frames_is_judged_without_decoding(monkeypatch):
+    plain = make_transition_video(media_dir() / "no-b-long.mp4", shots_s=(16.0, 16.0), transitions=("cut",),
+                                  codec_options={**GOPS, "x264-params": "keyint=25:min-keyint=25:bframes=0"})
+
+    def no_decoding(packet):  # noqa: ANN001, ANN202
+        raise AssertionError("decoded a frame to judge")
+
+    monkeypatch.setattr("streamapp.media.decode._decode_safely", no_decoding)
+    assert not coarse_worthwhile(plain["path"], 32.0)
 
 
 def test_a_container_that_does_not_land_on_its_keyframes_is_decoded_in_full(tmp_path):
