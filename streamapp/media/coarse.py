@@ -7,8 +7,8 @@ frames are drawn in as linear blends of their decoded neighbours (at 64 px, what
 near-identical pictures looks like). A group where two neighbouring reference frames differ by more than
 ``ACTIVE_DIFF`` (a cut, a dissolve, fast motion) is decoded again in full from its keyframe, so every
 boundary is found on its exact frame. Footage that changes all the time (most groups active) falls back to a
-plain full decode (judged once per file, on its first groups); a group too long to hold (a file with few
-keyframes) ends the coarse decode of its piece.
+plain full decode (judged once per file, on its first groups: their packets, then if need be their
+reference frames); a group too long to hold (a file with few keyframes) ends the coarse decode of its piece.
 
 Frames come out as ``iter_video_frames`` gives them: display order, strictly increasing media times, one
 face picture per ``face_every_s`` slot (from the slot's first decoded frame).
