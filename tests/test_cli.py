@@ -200,7 +200,11 @@ def test_commands_without_a_broker_load_no_broker_client(tmp_path) -> None:
 
 def test_shell_completion_script_names_the_commands() -> None:
     script = Path(sys.executable).with_name("streamapp")  # the console script: completion is keyed by its name
-    result = subprocess.run([str(script), "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    # Typer otherwise ignores "bash" and asks shellingham for the shell this runs under, found by walking the
+    # process tree: a suite started in the background, with no shell above it, got "Shell  not supported".
+    named = {**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    result = subprocess.run([str(script), "--show-completion", "bash"], env=named, capture_output=True, text=True,
+                            timeout=60)
     assert result.returncode == 0 and "_STREAMAPP_COMPLETE" in result.stdout, result.stderr
     env = {**os.environ, "_STREAMAPP_COMPLETE": "complete_bash", "COMP_WORDS": "streamapp can", "COMP_CWORD": "1"}
     words = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60).stdout.split()
