@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from streamapp.errors import EventError
+
+if TYPE_CHECKING:  # jsonschema loads with the first validation: commands that validate nothing start without it
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 SCHEMA_VERSION = 1
 EVENT_TYPES = (
@@ -48,6 +50,8 @@ def schemas_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+
     resources = []
     for path in sorted(schemas_dir().glob("*.schema.json")):
         contents = orjson.loads(path.read_bytes())
@@ -58,6 +62,8 @@ def _registry() -> Registry:
 @cache
 def validator(name: str) -> Draft202012Validator:
     """The validator for ``schemas/<name>.schema.json`` (an event type, or "manifest")."""
+    from jsonschema import Draft202012Validator
+
     resource = _registry().get(_BASE_URI + f"{name}.schema.json")
     if resource is None:
         raise EventError(f"no schema named {name!r}", code="event_unknown_type")

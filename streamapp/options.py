@@ -11,12 +11,13 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from streamapp import events
 from streamapp.errors import InputError
+
+if TYPE_CHECKING:  # loaded with the first check (events.py says why)
+    from jsonschema import Draft202012Validator
 
 # No source is this long (a week); a time past it is a mistake, and 1e307 would overflow in the stages.
 LONGEST_TIME_S = 7 * 24 * 3600.0
@@ -45,6 +46,8 @@ CAPTION_STYLES: tuple[str, ...] = tuple(options_schema()["properties"]["caption_
 
 @functools.cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(options_schema())
 
 
