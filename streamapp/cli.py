@@ -5,6 +5,7 @@ The CLI only calls into the package: transport for the broker, client for events
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -32,7 +33,7 @@ from streamapp.media.fetch import is_url
 from streamapp.options import CAPTION_STYLES, check_options, merge_options
 from streamapp.settings import Settings
 
-# The broker's clients, asyncio and rich's progress bars are imported inside the commands that use them, so that
+# The broker's clients and rich's progress bars are imported inside the commands that use them, so that
 # `analyze` and `shots` (no broker) start without loading them: a short file's whole command is mostly start-up.
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -241,8 +242,6 @@ class ProgressView:
 
 async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
                     worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome], float | None]:
-    import asyncio
-
     # Inside the event loop a SIGTERM cancels this task, as asyncio.run does for Ctrl-C, rather than raise
     # KeyboardInterrupt at whatever Python code runs (in a finaliser, __del__, that exception is swallowed).
     loop, me = asyncio.get_running_loop(), asyncio.current_task()
@@ -262,8 +261,6 @@ async def _run_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], 
 async def _follow_jobs(bootstrap: str, topics: Topics, jobs: list[dict[str, Any]], view_factory: Any,
                        worker: LocalWorker | None, timeout_s: float | None) -> tuple[dict[str, JobOutcome],
                                                                                      float | None]:
-    import asyncio
-
     from streamapp.client import Follower, JobOutcome, Submitter
 
     outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
@@ -312,8 +309,6 @@ def process(
     live: LiveOpt = False,
 ) -> None:
     """Turn each VIDEO into clips through Kafka and wait for them (embedded broker unless one is set)."""
-    import asyncio
-
     from aiokafka.errors import KafkaError
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -524,8 +519,6 @@ def submit(
     live: LiveOpt = False,
 ) -> None:
     """Publish jobs to a running cluster and print their ids; does not wait."""
-    import asyncio
-
     from streamapp.client import Submitter, submission
 
     quiet_client_logs()
@@ -563,8 +556,6 @@ def status(
     A worker's answer can lag behind the log; when it says the job is still running, the log is read too and
     the job's end there (done, failed) wins.
     """
-    import asyncio
-
     from aiokafka.errors import KafkaError
 
     from streamapp.app.jobs import TERMINAL, public_job
@@ -623,8 +614,6 @@ def cancel(
 def _ask_jobs_to_end(job_ids: list[str], ask: Callable[[str, Topics], Awaitable[dict[str, str]]],
                      wording: dict[str, str], wait_s: float, as_json: bool) -> None:
     """cancel's and stop's common part: check the ids, ask, print each job's answer, exit by the answers."""
-    import asyncio
-
     from aiokafka.errors import KafkaError
 
     quiet_client_logs()
@@ -689,8 +678,6 @@ def edit(
 ) -> None:
     """Change a done job's clip and render it again: the job's worker writes the new version beside the old one
     and points the manifest at it. Exit 0 once it is rendered (or asked, with --wait 0)."""
-    import asyncio
-
     from aiokafka.errors import KafkaError
 
     from streamapp.client import edit_clip
@@ -751,8 +738,6 @@ def _caption_fix(text: str) -> dict[str, Any]:
 @topics_app.command("create")
 def topics_create() -> None:
     """Create every topic streamapp uses (safe to run again)."""
-    import asyncio
-
     from streamapp.transport.admin import ensure_topics, partition_counts
 
     quiet_client_logs()
@@ -789,8 +774,6 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 @app.command()
 def broker(port: Annotated[int, typer.Option("--port")] = 9092) -> None:
     """Run the embedded broker (memory only, one machine) in the foreground until Ctrl-C."""
-    import asyncio
-
     from streamapp.transport.admin import ensure_topics
     from streamapp.transport.embedded import EmbeddedBroker, wait_for_port
 
