@@ -13,8 +13,10 @@ Rules, checked in this order on every sample:
                         consecutive samples while memory was fine and either the CPU had headroom
                         (< cpu_headroom_percent) or slots were waiting on their input (URL downloads, which use
                         no CPU): grow to the larger of the size the CPU could carry (size x headroom / the
-                        streak's busiest CPU sample, as the Flink autoscaler scales by busy time) and one more
-                        slot per slot waiting on input; at least ``step`` more, at most one more per waiting job.
+                        streak's busiest settled CPU sample, as the Flink autoscaler scales by busy time) and one
+                        more slot per slot waiting on input; at least ``step`` more, at most one more per waiting
+                        job. A CPU sample is the use since the previous one, so it says what the busy slots use
+                        only when no slot started in between (settled): a streak without one grows by ``step``.
 4. ``cpu_saturated``    the pool is above its starting size and the CPU is saturated (at or over
                         ``cpu_saturated_percent``, above the headroom so that growing and shrinking never meet)
                         with no slot waiting on input, for ``hysteresis`` samples: shrink by ``step`` (extra
@@ -108,6 +110,11 @@ class _Streaks:
     memory: int = 0
     backlog: int = 0
     cpu_peak: float = 0.0  # the busiest CPU sample of the backlog streak
+    # The busiest of its settled samples (slots computing, none started since the previous sample); -1: none
+    # yet. A slot that started within a sample's interval used the CPU for part of it at most (and often loads or
+    # waits first), so sizing by that sample would count the slot as nearly free: the pool once grew 1 -> 4 on a
+    # 2-core machine on samples taken as its first job began.
+    cpu_settled_peak: float = -1.0
     saturated: int = 0
     idle: int = 0
     idle_since: float | None = None
@@ -214,10 +221,10 @@ class Optimizer:
         """The size to grow to: what the CPU could carry at the headroom, if the work is there."""
         size = sample.pool_size
         target = size + max(self.step, sample.input_wait)
-        peak = self._streaks.cpu_peak
-        if self.cpu_headroom_percent < 100.0 and self._cpu_had_room():  # 100: ignore the CPU
+        peak = self._streaks.cpu_settled_peak
+        if self.cpu_headroom_percent < 100.0 and self._cpu_had_room() and peak >= 0.0:  # 100: ignore the CPU
             # The busy slots that compute (not those waiting on a download) use the CPU measured.
-            computing = max(1, sample.total_busy - sample.input_wait)
+            computing = max(1, _computing(sample))
             carried = math.floor(computing * self.cpu_headroom_percent / max(peak, 10.0)) + sample.input_wait
             target = max(target, carried)
         return self.bounds_for(sample).clamp(min(target, size + max(self.step, sample.total_lag)))
@@ -260,9 +267,12 @@ class Optimizer:
                 streaks.history = [previous]
             streaks.backlog += 1
             streaks.cpu_peak = max(streaks.cpu_peak, sample.cpu_percent)
+            if previous is not None and 0 < _computing(sample) <= _computing(previous):
+                streaks.cpu_settled_peak = max(streaks.cpu_settled_peak, sample.cpu_percent)
         else:
             streaks.backlog = 0
             streaks.cpu_peak = 0.0
+            streaks.cpu_settled_peak = -1.0
             streaks.history = []
 
         cpu_full = sample.cpu_percent >= self.cpu_saturated_percent
@@ -282,6 +292,11 @@ class Optimizer:
         # conditions must build up again under the new size
         self._streaks = _Streaks()
         return decision
+
+
+def _computing(sample: MetricsSample) -> int:
+    """Busy pool slots that use the CPU (not those waiting on a download)."""
+    return max(0, sample.total_busy - sample.input_wait)
 
 
 def _per_stage(values: dict[str, int]) -> str:

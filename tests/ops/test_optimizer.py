@@ -53,6 +53,19 @@ def test_growth_is_sized_by_the_cpu_and_the_waiting_work() -> None:
                                                         sample(1, lag=9, busy=2, size=2, cpu=3.0)])] == [3]
 
 
+def test_cpu_samples_from_before_a_slot_started_do_not_size_the_growth() -> None:
+    # A one-slot pool on two cores: its job starts as the backlog arrives, so the samples of the streak were
+    # taken while the slot had barely begun (5 % CPU). They say nothing of what a job uses: one step, not 1 -> 4.
+    def decisions(busy: list[int], cpus: list[float]) -> list[int]:
+        opt = Optimizer(Bounds(1, 8), cooldown_s=0, hysteresis=2)
+        return [d.pool_size_to for d in feed(opt, [sample(i, lag=3 + i, busy=b, size=1, cpu=c)
+                                                    for i, (b, c) in enumerate(zip(busy, cpus, strict=True))])]
+
+    assert decisions([0, 1, 1], [2.0, 5.0, 60.0]) == [2]  # the one settled sample: the job uses 60 %
+    assert decisions([0, 0, 1], [2.0, 2.0, 5.0]) == [2]  # no settled sample: one step
+    assert decisions([1, 1, 1], [5.0, 5.0, 5.0]) == [6]  # busy all along at 5 %: room for 7, five jobs wait
+
+
 def test_grows_when_a_steady_backlog_waits_on_a_saturated_pool() -> None:
     opt = Optimizer(Bounds(1, 8), cooldown_s=60, hysteresis=2)
     decisions = feed(opt, [sample(t * 10, lag=6, busy=2, size=2) for t in range(3)])
