@@ -47,6 +47,9 @@ class AsrParams:
     # What was said just before this audio (a live stream's previous piece): Whisper reads it as the
     # preceding text, so names and the thread of a sentence carry over a piece's border.
     initial_prompt: str | None = None
+    # ``language`` was detected on earlier audio (a live stream's first piece with speech), not set by the user:
+    # it is transcribed as if detected here (English with ``english_model_dir``, doubted stretches checked).
+    language_detected: bool = False
 
 
 class WordLike(Protocol):
@@ -57,8 +60,10 @@ class WordLike(Protocol):
 
 
 class SegmentLike(Protocol):
-    """The fields of a faster-whisper ``Segment`` that the hallucination filter reads."""
+    """The fields of a faster-whisper ``Segment`` that the hallucination filter and the language check read."""
 
+    start: float
+    end: float
     no_speech_prob: float
     avg_logprob: float
     compression_ratio: float
@@ -180,6 +185,19 @@ class Transcript:
 
 
 _DETECT_S = 30.0  # Whisper decides the language from one 30 s window of speech
+# A video is transcribed in the language found at its start, but a stretch in another language would come out
+# as words made up in that one: Mandarin heard by tiny.en read "I'm not sure if I'm going to be here today"
+# (mean word probability 0.39; the talk's English around it 0.77-0.99). So a run of segments whose words the
+# model doubts is checked: where detection hears another language, the run is transcribed again in it, and kept
+# so where Whisper is surer of those words than of the first ones (a synthetic Spanish voice: detected es 0.81,
+# its words 0.2-0.4 in English, 0.4-0.99 in Spanish).
+OTHER_LANGUAGE_WORD_PROB = 0.7  # a segment's mean word probability under which it is doubted
+OTHER_LANGUAGE_MIN_S = 1.5  # shorter runs of doubted segments give detection too little to go on
+# A long run is checked in groups of segments this long at least, so that a run holding two languages one after
+# the other (French, then Mandarin) is not heard as one; shorter groups gave detection too little (synthetic
+# German: de 0.27-0.67 in 1.5-2 s groups, 0.97 on the whole 5.6 s).
+OTHER_LANGUAGE_GROUP_S = 4.0
+OTHER_LANGUAGE_PROB = 0.5  # detection's probability of the other language, at least
 
 
 def _speech_only(audio: np.ndarray, limit_s: float) -> np.ndarray:
@@ -247,41 +265,123 @@ def transcribe_speech(
 ) -> Transcript:
     """The media's words and language. With ``params.language`` None the language is detected once,
     from the first chunk's speech, and every chunk is transcribed in it (a video in one language does
-    not flip to another on a mumbled stretch)."""
+    not flip to another on a mumbled stretch); only stretches whose words Whisper doubts are checked for
+    another language (``_run_words``). A language the user set is taken as it is."""
     from streamapp.media.decode import iter_audio_blocks
 
     words: list[dict] = []
     last_end = 0.0
     language, probability = params.language or "", 1.0 if params.language else 0.0
-    run = params
+    detecting = params.language is None or params.language_detected  # else the user set the language
+    run = _run_in(language, params) if params.language_detected else params
     for origin, audio in _chunks(iter_audio_blocks(path, ASR_RATE)):
         if not language:
             language, probability = detect_language(audio, params)
             if not language:
                 continue  # no speech yet: nothing to transcribe in this chunk
-            if language == "en" and params.english_model_dir:
-                run = replace(params, model_dir=params.english_model_dir, language="en")
-                _release_model(params)
-            else:
-                run = replace(params, language=language)
-        model = _model(run)
-        segments, _info = model.transcribe(
-            audio, language=run.language, beam_size=params.beam_size, word_timestamps=True,
-            vad_filter=params.vad_filter, condition_on_previous_text=False, initial_prompt=params.initial_prompt,
-            no_speech_threshold=params.no_speech_threshold, log_prob_threshold=params.logprob_threshold,
-            compression_ratio_threshold=params.compression_ratio_threshold,
-        )
-        for seg in segments:
-            got = segment_words([seg], params, origin, last_end)
-            if got:
-                words.extend(got)
-                last_end = got[-1]["end_s"]
+            run = _run_in(language, params)
+        doubted: list[SegmentLike] = []  # consecutive segments that may be another language's, checked as one
+        for seg in _whisper(run, audio):
+            if detecting and _doubted(seg, params):
+                doubted.append(seg)
+                continue
+            last_end = _extend(words, _run_words(doubted, audio, language, params, origin, last_end), last_end)
+            doubted = []
+            last_end = _extend(words, segment_words([seg], params, origin, last_end), last_end)
             if on_progress is not None and duration_s > 0:
                 on_progress(min(1.0, (origin + float(seg.end)) / duration_s))
+        last_end = _extend(words, _run_words(doubted, audio, language, params, origin, last_end), last_end)
+        if run.model_dir != params.model_dir:
+            _release_model(params)  # the detection model, if a check loaded it again: English goes on with tiny.en
         give_back_memory()  # what the decoder freed in this chunk (else resident memory grows over hours)
     if on_progress is not None:
         on_progress(1.0)
     return Transcript(words, language, round(probability, 3))
+
+
+def _run_in(language: str, params: AsrParams) -> AsrParams:
+    """How to transcribe speech found to be in ``language``: English with the English-only model where there is
+    one (faster); the multilingual model that detects stays loaded only while it is needed."""
+    if language == "en" and params.english_model_dir:
+        _release_model(params)
+        return replace(params, model_dir=params.english_model_dir, language="en")
+    return replace(params, language=language)
+
+
+def _whisper(run: AsrParams, audio: np.ndarray) -> Iterator:  # -> faster-whisper segments
+    """Whisper's segments of 16 kHz ``audio`` in ``run.language``, with the project's decoding options."""
+    segments, _info = _model(run).transcribe(
+        audio, language=run.language, beam_size=run.beam_size, word_timestamps=True,
+        vad_filter=run.vad_filter, condition_on_previous_text=False, initial_prompt=run.initial_prompt,
+        no_speech_threshold=run.no_speech_threshold, log_prob_threshold=run.logprob_threshold,
+        compression_ratio_threshold=run.compression_ratio_threshold,
+    )
+    return iter(segments)
+
+
+def _doubted(seg: SegmentLike, params: AsrParams) -> bool:
+    """Whether Whisper doubts a segment's words enough that it may be in another language (and keeps it)."""
+    probs = [float(w.probability) for w in seg.words or [] if _SPOKEN.search(w.word)]
+    return bool(probs) and sum(probs) / len(probs) < OTHER_LANGUAGE_WORD_PROB and keep_segment(seg, params)
+
+
+def _extend(words: list[dict], more: list[dict], last_end: float) -> float:
+    """Append ``more`` to ``words``; the end of the last word now."""
+    words.extend(more)
+    return more[-1]["end_s"] if more else last_end
+
+
+def _run_words(run: list[SegmentLike], audio: np.ndarray, language: str, params: AsrParams, origin: float,
+               last_end: float) -> list[dict]:
+    """The words of a run of doubted segments, checked in groups of OTHER_LANGUAGE_GROUP_S or more (a run can
+    hold several languages one after the other: French, then Mandarin)."""
+    words: list[dict] = []
+    for group in _groups(run):
+        last_end = _extend(words, _group_words(group, audio, language, params, origin, last_end), last_end)
+    return words
+
+
+def _groups(run: list[SegmentLike]) -> list[list[SegmentLike]]:
+    """Consecutive segments of ``run`` joined until each group lasts OTHER_LANGUAGE_GROUP_S (a short rest joins
+    the group before it)."""
+    groups: list[list[SegmentLike]] = []
+    current: list[SegmentLike] = []
+    for seg in run:
+        current.append(seg)
+        if float(current[-1].end) - float(current[0].start) >= OTHER_LANGUAGE_GROUP_S:
+            groups.append(current)
+            current = []
+    if current and groups:
+        groups[-1].extend(current)
+    elif current:
+        groups.append(current)
+    return groups
+
+
+def _group_words(group: list[SegmentLike], audio: np.ndarray, language: str, params: AsrParams, origin: float,
+                 last_end: float) -> list[dict]:
+    """A group's words transcribed again in their own language, with the multilingual model that detects, where
+    detection finds another than ``language`` and Whisper is surer of the words it writes in that one; else as
+    Whisper first wrote them."""
+    written = segment_words(group, params, origin, last_end)
+    start, end = float(group[0].start), float(group[-1].end)
+    if end - start < OTHER_LANGUAGE_MIN_S:
+        return written
+    span = audio[int(start * ASR_RATE) : int(end * ASR_RATE)]
+    other, probability = detect_language(span, params)
+    if not other or other == language or probability < OTHER_LANGUAGE_PROB:
+        return written
+    again = segment_words(_whisper(replace(params, language=other, initial_prompt=None), span), params,
+                          origin + start, last_end)
+    if _mean_prob(again) <= _mean_prob(written):
+        return written
+    log.info("%.1f-%.1f s is %s (%.2f), not %s: transcribed in it", origin + start, origin + end, other,
+             probability, language)
+    return again
+
+
+def _mean_prob(words: list[dict]) -> float:
+    return sum(w["prob"] for w in words) / len(words) if words else 0.0
 
 
 def sentence_ends(words: list[dict]) -> list[float]:

@@ -149,7 +149,8 @@ def live_piece_task(work: LivePiece) -> dict[str, Any]:
         else SignalStitcher(analysis)
     asr = work.asr
     if asr and asr.get("language") is None and stitcher.language:
-        asr = {**asr, "language": stitcher.language}  # detected once, on the first piece with speech
+        # detected once, on the first piece with speech: later pieces go on in it as if they had detected it
+        asr = {**asr, "language": stitcher.language, "language_detected": True}
     if asr:  # the ASR context: what was said before the piece (its lead-in is heard again, so not that)
         before = [w["text"] for w in stitcher.words if w["start_s"] < work.offset_s][-PROMPT_WORDS:]
         asr = {**asr, "initial_prompt": " ".join(before) or None}
