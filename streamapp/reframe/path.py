@@ -208,12 +208,18 @@ class CameraPlan:
         return [Placement(self.box_at(t), (0, 0, self.out_w, self.out_h))]
 
     def faces_at(self, t: float) -> tuple[Face, ...]:
-        """The faces of the sample nearest ``t`` (within half a second), source pixels."""
+        """The faces of the sample nearest ``t`` (within half a second) in ``t``'s own shot, source pixels: a
+        face seen just before a cut is not on the picture after it (captions placed once per shot kept clear
+        of such a face for a whole 14 s shot of a plain picture)."""
         if not self.face_track:
             return ()
+        shot = self.shot_at(t)
         times = [s for s, _ in self.face_track]
         i = bisect.bisect_left(times, t)
-        near = min((j for j in (i - 1, i) if 0 <= j < len(times)), key=lambda j: abs(times[j] - t))
+        same_shot = [j for j in (i - 1, i) if 0 <= j < len(times) and self.shot_at(times[j]) is shot]
+        if not same_shot:
+            return ()
+        near = min(same_shot, key=lambda j: abs(times[j] - t))
         return self.face_track[near][1] if abs(times[near] - t) <= 0.5 else ()
 
     def output_faces_at(self, t: float) -> list[Box]:

@@ -231,3 +231,14 @@ def test_an_edit_can_ask_for_the_crop_or_the_whole_frame_instead_of_the_planners
     assert crowd_cropped.layout != "fit"
     with pytest.raises(ValueError):
         plan_camera(crowd, 6.0, SRC_W, SRC_H, CROP_W, CROP_H, layout="zoom")
+
+
+def test_a_face_seen_before_a_cut_is_not_mapped_after_it():
+    """Face samples every half second, a cut between two of them: the time just after the cut is nearer the
+    last sample before it (a face) than the first one after (a plain picture), but that face is gone."""
+    one = face(640)
+    samples = [Sample(float(t), (one,) if t < 3.6 else ()) for t in np.arange(0, 8.0, 0.5)]
+    plan = plan_camera(samples, 8.0, SRC_W, SRC_H, CROP_W, CROP_H, cuts_s=[3.6], out_w=OUT_W, out_h=OUT_H)
+    assert [s.start_s for s in plan.shots] == [0.0, 3.6]
+    assert plan.output_faces_at(3.4) and plan.faces_at(3.55) == (one,)
+    assert plan.faces_at(3.65) == () and plan.output_faces_at(3.65) == []
