@@ -100,19 +100,28 @@ def sentence_traits(sentences: list[dict]) -> list[SentenceTraits]:
     return [traits(str(s["text"])) for s in sentences]
 
 
+# A sentence narrower than this (in columns; a CJK character takes two) says too little to title a clip: a word
+# Whisper split off at a pause ("Future."), "Okay.", "Yes."; it is the key sentence only when no other is wider.
+MIN_TITLE_COLUMNS = 12
+
+
 def key_sentence(sentences: list[dict], first: int, last: int, vectors: np.ndarray | None,
                  found: list[SentenceTraits]) -> int:
     """Index of the sentence that says what the clip is about: a strong hook in its first two sentences,
-    else the sentence closest in meaning to the whole clip (the longest one without vectors)."""
+    else the sentence closest in meaning to the whole clip (the longest one without vectors), among those wide
+    enough to title it where there are any."""
     for i in range(first, min(last, first + 1) + 1):
         if found[i].hook >= 80.0 and len(_words(sentences[i]["text"])) >= 4:
             return i
     span = range(first, last + 1)
+    wide = [i for i in span if text_width(" ".join(str(sentences[i]["text"]).split())) >= MIN_TITLE_COLUMNS]
+    candidates = wide or list(span)
     if vectors is not None and vectors.shape[0] == len(sentences):
         block = np.asarray(vectors[first : last + 1], np.float64)
         centre = block.mean(axis=0)
-        return first + int(np.argmax(block @ centre))
-    return max(span, key=lambda i: len(str(sentences[i]["text"])))
+        closeness = block @ centre
+        return max(candidates, key=lambda i: closeness[i - first])
+    return max(candidates, key=lambda i: len(str(sentences[i]["text"])))
 
 
 def title(text: str, limit: int = 60) -> str:

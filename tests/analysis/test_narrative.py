@@ -1,3 +1,5 @@
+import numpy as np
+
 from streamapp.analysis.narrative import key_sentence, sentence_traits, title, traits
 
 
@@ -43,3 +45,16 @@ def test_key_sentence_prefers_an_opening_hook():
     assert key_sentence(sentences, 0, 2, None, sentence_traits(sentences)) == 0
     plain = [{"text": "Okay."}, {"text": "The ground is frozen in spring, so water runs off."}, {"text": "Yes."}]
     assert key_sentence(plain, 0, 2, None, sentence_traits(plain)) == 1
+
+
+def test_a_word_split_off_as_a_sentence_does_not_title_the_clip():
+    """Whisper gave "future." as a zero-length word after a pause, a sentence of its own; its vector was the
+    nearest to the clip's, and the clip was titled "Future"."""
+    sentences = [{"text": "future."}, {"text": "Constant attack."},
+                 {"text": "By politicians who have no medical education or background."}]
+    vectors = np.array([[1.0, 1.0], [1.0, 0.0], [0.2, 1.0]])  # the lone word is nearest the centre of the three
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert key_sentence(sentences, 0, 2, vectors, sentence_traits(sentences)) == 2
+    assert key_sentence(sentences, 0, 0, vectors, sentence_traits(sentences)) == 0  # alone, it is all there is
+    cjk = [{"text": "好。"}, {"text": "比如廣州關注"}]  # six characters: twelve columns
+    assert key_sentence(cjk, 0, 1, None, sentence_traits(cjk)) == 1
