@@ -384,24 +384,26 @@ def _mean_prob(words: list[dict]) -> float:
     return sum(w["prob"] for w in words) / len(words) if words else 0.0
 
 
-def sentence_ends(words: list[dict]) -> list[float]:
-    """End times of sentences: words ending in . ? ! or followed by a pause over SENTENCE_GAP_S."""
-    out: list[float] = []
+def sentence_last_words(words: list[dict]) -> list[int]:
+    """Indices of the words that end a sentence: ending in . ? ! or followed by a pause over SENTENCE_GAP_S.
+    (Indices, not end times: Whisper can give a sentence's last word no length, ending where the word before
+    it ends, and a sentence matched by end time then ended one word early: "...more than just a" | "future.")"""
+    out: list[int] = []
     for i, w in enumerate(words):
         gap = words[i + 1]["start_s"] - w["end_s"] if i + 1 < len(words) else float("inf")
         if _END_PUNCT.search(w["text"]) or gap > SENTENCE_GAP_S:
-            out.append(float(w["end_s"]))
+            out.append(i)
     return out
+
+
+def sentence_ends(words: list[dict]) -> list[float]:
+    """End times of sentences: words ending in . ? ! or followed by a pause over SENTENCE_GAP_S."""
+    return [float(words[i]["end_s"]) for i in sentence_last_words(words)]
 
 
 def sentence_starts(words: list[dict]) -> list[float]:
     """Start times of sentences (the first word, and each word after a sentence end)."""
-    ends = set(sentence_ends(words))
-    out = [float(words[0]["start_s"])] if words else []
-    for i in range(1, len(words)):
-        if float(words[i - 1]["end_s"]) in ends:
-            out.append(float(words[i]["start_s"]))
-    return out
+    return [float(words[i]["start_s"]) for i in (0, *(j + 1 for j in sentence_last_words(words))) if i < len(words)]
 
 
 def split_sentences(words: list[dict]) -> list[dict]:
@@ -409,15 +411,13 @@ def split_sentences(words: list[dict]) -> list[dict]:
 
     A sentence ends where ``sentence_ends`` says: punctuation, or a pause over SENTENCE_GAP_S.
     """
-    ends = set(sentence_ends(words))
     out: list[dict] = []
     first = 0
-    for i, w in enumerate(words):
-        if float(w["end_s"]) in ends or i == len(words) - 1:
-            chunk = words[first : i + 1]
-            out.append({"start_s": float(chunk[0]["start_s"]), "end_s": float(chunk[-1]["end_s"]),
-                        "text": join_words([str(w["text"]) for w in chunk])})
-            first = i + 1
+    for last in sentence_last_words(words):
+        chunk = words[first : last + 1]
+        out.append({"start_s": float(chunk[0]["start_s"]), "end_s": float(chunk[-1]["end_s"]),
+                    "text": join_words([str(w["text"]) for w in chunk])})
+        first = last + 1
     return out
 
 

@@ -73,7 +73,7 @@ _SPANS = ("silences", "bursts", "black", "frozen")
 # Part of the cache key of a video's signals: raise it whenever extract's output for the same input and
 # settings changes, so that cached signals of an older streamapp are not reused (2: elisions joined;
 # 3: sentence vectors of e5 and MiniLM side by side; 4: coarse-to-fine decode, motion between decoded frames;
-# 5: stretches in another language transcribed in it).
+# 5: stretches in another language transcribed in it, a last word without length kept in its sentence).
 SIGNALS_VERSION = 5
 
 

@@ -407,23 +407,21 @@ def _keyword_hits(words: list[dict], keywords: tuple[str, ...]) -> np.ndarray:
 def _hook_words(words: list[dict], starts: np.ndarray) -> np.ndarray:
     """1 where the first sentence after a window start (within HOOK_S) has a question mark or strong word."""
     from streamapp.analysis.topics import content_tokens
-    from streamapp.analysis.transcript import sentence_ends
+    from streamapp.analysis.transcript import sentence_last_words
 
     if not words:
         return np.zeros(starts.size)
     ws, _ = _words_arrays(words)
-    ends = set(sentence_ends(words))
     # Per word: does the sentence it belongs to contain a "?" or a strong word? Mark from its first word.
     flag = np.zeros(len(words))
     first = 0
-    for i, w in enumerate(words):
-        if float(w["end_s"]) in ends:
-            sent = words[first : i + 1]
-            hot = any("?" in x["text"] for x in sent) or any(
-                t in _STRONG_WORDS for x in sent for t in content_tokens(x["text"]) + [x["text"].lower().strip(".,!?")]
-            )
-            flag[first : i + 1] = 1.0 if hot else 0.0
-            first = i + 1
+    for last in sentence_last_words(words):
+        sent = words[first : last + 1]
+        hot = any("?" in x["text"] for x in sent) or any(
+            t in _STRONG_WORDS for x in sent for t in content_tokens(x["text"]) + [x["text"].lower().strip(".,!?")]
+        )
+        flag[first : last + 1] = 1.0 if hot else 0.0
+        first = last + 1
     j = np.searchsorted(ws, starts - _EDGE_SNAP_S)  # first word at/after the window start
     ok = (j < ws.size)
     jj = np.clip(j, 0, ws.size - 1)

@@ -10,7 +10,16 @@ import av
 import numpy as np
 import pytest
 
-from streamapp.analysis.transcript import AsrParams, default_model_dir, keep_segment, segment_words, transcribe
+from streamapp.analysis.transcript import (
+    AsrParams,
+    default_model_dir,
+    keep_segment,
+    segment_words,
+    sentence_ends,
+    sentence_starts,
+    split_sentences,
+    transcribe,
+)
 from tests.media_fixtures import media_dir, speech_sample
 
 
@@ -218,3 +227,17 @@ def test_spoken_sentences_after_music(tmp_path, model_dir, monkeypatch):
     assert words[-1]["end_s"] <= t_end + 0.5
     starts = [w["start_s"] for w in words]
     assert starts == sorted(starts) and all(w["end_s"] >= w["start_s"] for w in words)
+
+
+def test_a_last_word_without_length_stays_in_its_sentence():
+    """Whisper gave "future." no length, ending where "a" ends: sentences matched by end time split before it,
+    and "future." became a sentence (and the clip's title) of its own."""
+    words = [{"start_s": 147.3, "end_s": 147.6, "text": "for"}, {"start_s": 147.6, "end_s": 150.58, "text": "a"},
+             {"start_s": 150.58, "end_s": 150.58, "text": "future."},
+             {"start_s": 151.06, "end_s": 151.5, "text": "Constant"},
+             {"start_s": 151.5, "end_s": 152.08, "text": "attack."}]
+    assert [s["text"] for s in split_sentences(words)] == ["for a future.", "Constant attack."]
+    assert sentence_starts(words) == [147.3, 151.06] and sentence_ends(words) == [150.58, 152.08]
+    # a pause over SENTENCE_GAP_S ends a sentence without punctuation; the last word always ends one
+    paused = [{"start_s": 0.0, "end_s": 0.4, "text": "so"}, {"start_s": 1.2, "end_s": 1.5, "text": "then"}]
+    assert [s["text"] for s in split_sentences(paused)] == ["so", "then"] and split_sentences([]) == []
