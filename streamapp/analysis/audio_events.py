@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from streamapp.kernels.smooth import convolve_same
+
 SPEECH_BAND_HZ = (80.0, 4000.0)  # voiced speech: pitch, formants; hiss and applause spread far above
 
 
@@ -23,7 +25,7 @@ def _smooth_bool(mask: np.ndarray, width: int) -> np.ndarray:
     if mask.size == 0 or width <= 1:
         return mask.astype(bool)
     kernel = np.ones(width) / width
-    return np.convolve(mask.astype(np.float64), kernel, mode="same") >= 0.5
+    return convolve_same(mask.astype(np.float64), kernel) >= 0.5
 
 
 def speech_activity(
@@ -45,7 +47,7 @@ def speech_activity(
     voiced = (z > 0.005) & (z < 0.35) & (r > 0.6)
     act = _smooth_bool(loud & voiced, max(1, int(round(0.3 / hop_s))))
     hold = max(1, int(round(0.2 / hop_s)))
-    held = np.convolve(act.astype(np.float64), np.ones(2 * hold + 1), mode="same") > 0
+    held = convolve_same(act.astype(np.float64), np.ones(2 * hold + 1)) > 0
     return held.astype(np.uint8)
 
 

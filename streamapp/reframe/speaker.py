@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamapp.kernels.smooth import convolve_same
+
 
 @dataclass(frozen=True)
 class Turn:
@@ -52,7 +54,7 @@ def speaking_scores(mouth: np.ndarray, voiced: np.ndarray, smooth: int = 3) -> n
     scale = np.array([max(1e-6, float(np.median(row[row > 0]))) if np.any(row > 0) else 1.0 for row in m])
     active = (m / scale[:, None]) * voiced[None, :]
     kernel = np.ones(max(1, smooth)) / max(1, smooth)
-    return np.stack([np.convolve(row, kernel, mode="same") for row in active]) if active.size else active
+    return np.stack([convolve_same(row, kernel) for row in active]) if active.size else active
 
 
 def turns(times: Sequence[float], scores: np.ndarray, start_s: float, end_s: float, hold_s: float = 1.0,

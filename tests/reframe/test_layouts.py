@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from streamapp.reframe.path import LAYOUTS, Sample, plan_camera
-from streamapp.reframe.speaker import turns, voiced_at
+from streamapp.reframe.speaker import speaking_scores, turns, voiced_at
 from streamapp.vision.faces import Face
 
 SRC_W, SRC_H = 1280, 720
@@ -242,3 +242,14 @@ def test_a_face_seen_before_a_cut_is_not_mapped_after_it():
     assert [s.start_s for s in plan.shots] == [0.0, 3.6]
     assert plan.output_faces_at(3.4) and plan.faces_at(3.55) == (one,)
     assert plan.faces_at(3.65) == () and plan.output_faces_at(3.65) == []
+
+
+def test_a_shot_with_fewer_face_samples_than_the_smoothing_is_planned():
+    """Two people in a shot of two face samples: the speaking scores keep one value a sample (the smoothing,
+    three samples wide, made three of two and the clip failed to render)."""
+    mouth = np.array([[4.0, 5.0], [0.2, 0.3]])
+    assert speaking_scores(mouth, np.ones(2)).shape == (2, 2)
+    samples = [Sample(t, (LEFT, RIGHT), mouth=(4.0, 0.2)) for t in (0.0, 0.25)]
+    plan = plan_camera(samples, 0.5, SRC_W, SRC_H, CROP_W, CROP_H, out_w=OUT_W, out_h=OUT_H,
+                       speech_db=np.full(10, -20.0))
+    assert plan.shots and plan.placements_at(0.1)
