@@ -212,8 +212,21 @@ def seek_before(container: av.container.InputContainer, stream: av.stream.Stream
     keyframe instead (FFmpeg looks for a TS position by reading timestamps near a byte guess), which started clips
     of live streams up to a group of pictures late. There the seek goes further back until the first keyframe it
     finds is not after ``t_s`` (or it reaches the start). ``origin``: the media time zero (default: the stream's
-    own start; a clip's sound is timed from its picture's)."""
+    own start; a clip's sound is timed from its picture's).
+
+    A file that cannot seek by time (a SWF: "operation not permitted") is put back at its first byte, so that
+    decoding starts from the beginning, and the error is raised: FFmpeg reads on while it looks for the time,
+    and left where it gave up, the clip's frames were behind the reader (clip_empty)."""
     origin = stream_start_s(stream) if origin is None else origin
+    try:
+        _seek_keyframe_before(container, stream, t_s, origin)
+    except _DAMAGED:
+        container.seek(0, unsupported_byte_offset=True)
+        raise
+
+
+def _seek_keyframe_before(container: av.container.InputContainer, stream: av.stream.Stream, t_s: float,
+                          origin: float) -> None:
     tb = float(stream.time_base)
     back = 0.0
     while True:

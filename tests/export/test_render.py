@@ -354,3 +354,28 @@ def test_a_clip_from_mpeg_ts_starts_where_asked_with_its_sound(tmp_path):
     rate = 48000
     # The tone is there from the first 50 ms on (after the 20 ms fade in), not silence until a later keyframe.
     assert np.sqrt(np.mean(sound[int(0.03 * rate):int(0.1 * rate)] ** 2)) > 0.01
+
+
+def _swf(path, seconds: int = 8, fps: int = 24):
+    """A SWF (FLV1 video, no index): FFmpeg cannot seek it by time; each frame's grey level is its number x 5."""
+    with av.open(str(path), "w", format="swf") as out:
+        stream = out.add_stream("flv", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 128, 72, "yuv420p"
+        for i in range(seconds * fps):
+            frame = av.VideoFrame.from_ndarray(np.full((72, 128, 3), (i * 5) % 250, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return str(path)
+
+
+def test_a_file_that_cannot_seek_renders_from_its_start(tmp_path):
+    """FFmpeg reads on while it looks for a time it cannot seek to, and gave up near the end: the clip found no
+    frames in its range (clip_empty on the iscc session as SWF). Now the file goes back to its first byte."""
+    source = _swf(tmp_path / "s.swf")
+    out = str(tmp_path / "c.mp4")
+    render_clip(source, 3.0, 5.0, "9:16", out, RenderParams(90, 160))
+    info = _decode(out)
+    assert info["n"] == 48
+    # the first frame is the source's frame at 3 s (72 x 5 = 360 -> grey 110), not a later one
+    assert abs(float(info["first"].mean()) - (72 * 5) % 250) < 6
