@@ -36,6 +36,7 @@ from streamapp.media.decode import seek_before
 from streamapp.media.deinterlace import Deinterlacer
 from streamapp.media.probe import pick_video_stream, stream_fps, stream_sar, stream_start_s
 from streamapp.reframe.analysis import analyze_clip
+from streamapp.reframe.borders import Area
 from streamapp.reframe.path import CameraPlan, centered_plan, fit_plan, plan_camera
 
 ASPECTS: dict[str, tuple[int, int]] = {"9:16": (9, 16), "1:1": (1, 1), "4:5": (4, 5), "16:9": (16, 9)}
@@ -292,23 +293,28 @@ class _ClipJob:
     hop_s: float
 
 
-def _plan(job: _ClipJob, src_w: int, src_h: int, sar: float) -> tuple[CameraPlan, float]:
-    """The camera plan and the clip time of the best thumbnail frame."""
+def _plan(job: _ClipJob, src_w: int, src_h: int, sar: float) -> tuple[CameraPlan, float, Area]:
+    """The camera plan, the clip time of the best thumbnail frame, and the picture the plan frames: the area
+    inside black borders where the clip's analysis found them (a letterboxed film), else the whole frame."""
     duration = job.end_s - job.start_s
     p = job.params
+    whole = Area.whole(src_w, src_h)
     box = center_crop_box(src_w, src_h, job.aspect, sar)
     if p.layout == "fit":  # the whole frame: nothing to follow, no analysis needed
-        return fit_plan(duration, src_w, src_h, box[2], box[3], out_w=p.width, out_h=p.height), duration / 2
+        return fit_plan(duration, src_w, src_h, box[2], box[3], out_w=p.width, out_h=p.height), duration / 2, whole
     if not p.reframe or (box[2] >= src_w - 1 and box[3] >= src_h - 1):
-        return centered_plan(duration, src_w, src_h, box, out_w=p.width, out_h=p.height), duration / 2
+        return centered_plan(duration, src_w, src_h, box, out_w=p.width, out_h=p.height), duration / 2, whole
     analysis = analyze_clip(job.source, job.start_s, job.end_s, sample_fps=p.sample_fps, cuts=job.cuts_s is None)
     if not analysis.samples:
-        return centered_plan(duration, src_w, src_h, box, out_w=p.width, out_h=p.height), duration / 2
+        return centered_plan(duration, src_w, src_h, box, out_w=p.width, out_h=p.height), duration / 2, whole
+    area = analysis.picture()
+    if area != whole:
+        box = center_crop_box(area.w, area.h, job.aspect, sar)
     cuts = analysis.cuts_s if job.cuts_s is None else [c - job.start_s for c in job.cuts_s
                                                           if job.start_s < c < job.end_s]
-    plan = plan_camera(analysis.samples, duration, src_w, src_h, box[2], box[3], cuts, out_w=p.width,
+    plan = plan_camera(analysis.samples, duration, area.w, area.h, box[2], box[3], cuts, out_w=p.width,
                        out_h=p.height, speech_db=job.speech_db, hop_s=job.hop_s, layout=p.layout)
-    return plan, analysis.best_thumbnail_t(duration, cuts)
+    return plan, analysis.best_thumbnail_t(duration, cuts), area
 
 
 def _planes(frame: av.VideoFrame) -> list[np.ndarray]:
@@ -448,7 +454,7 @@ class _ClipRenderer:
             # The sound is read and mastered beside the camera's pre-pass: both finish before the first frame.
             with ThreadPoolExecutor(max_workers=1) as side:
                 sound = side.submit(_clip_audio, job) if src.streams.audio else None
-                self.plan, self.thumb_t = _plan(job, *self.src_size, stream_sar(vin))
+                self.plan, self.thumb_t, self.area = _plan(job, *self.src_size, stream_sar(vin))
                 audio = sound.result() if sound is not None else None
             self.compositor = _Compositor(self.plan, p.width, p.height)
             self.burner = self._burner(in_clip) if in_clip and job.burn_captions else None
@@ -537,7 +543,7 @@ class _ClipRenderer:
                 self.aout.start(t)
         frame = self.to_709.convert(frame, *self.src_size)
         tc = t - job.start_s
-        yuv = self.compositor.compose(_planes(frame), tc)
+        yuv = self.compositor.compose(self.area.planes(_planes(frame)), tc)
         if job.thumbnail_path and self.thumb is None and tc >= self.thumb_t - self.frame_dur / 2:
             self.thumb = yuv.to_ndarray(format="rgb24")  # before captions: a clean picture
         if self.burner is not None:
@@ -580,14 +586,15 @@ class _ClipRenderer:
             duration_s=duration,
             has_audio=self.aout is not None,
             thumbnail=thumb_out,
-            crop_path=self.plan.keyframes(self.frame_dur),
+            crop_path=self.area.in_source(self.plan.keyframes(self.frame_dur)),
             captions_srt=srt_out,
             captions_vtt=vtt_out,
             captions_reason=reason,
             layout=self.plan.layout,
             start_s=round(self.first_t, 3),
             end_s=round(self.first_t + duration, 3),
-            panels=self.plan.panels(self.frame_dur),
+            panels=[{**panel, "crop_path": self.area.in_source(panel["crop_path"])}
+                    for panel in self.plan.panels(self.frame_dur)],
             shots=[{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3), "layout": s.layout}
                    for s in self.plan.shots],
             caption_boxes=_caption_boxes(self.burner),

@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 from streamapp.kernels.frame_diff import detect_cuts
+from streamapp.media.decode import seek_before
 from streamapp.media.probe import pick_video_stream, stream_start_s
+from streamapp.reframe.borders import Area, picture_area, shifted
 from streamapp.reframe.content import cut_penalty, salient_centre, text_box, thumbnail_worth
 from streamapp.reframe.path import Sample
 from streamapp.vision.faces import Face, detect_faces
@@ -33,7 +35,8 @@ _PLANAR_8BIT = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj44
 
 @dataclass
 class ClipAnalysis:
-    """Samples and cuts in clip time (0 = the clip's first frame); boxes in source pixels."""
+    """Samples and cuts in clip time (0 = the clip's first frame); boxes in the pixels of ``area``, the picture
+    inside any black borders of the source frame (the whole frame without them)."""
 
     src_w: int
     src_h: int
@@ -41,6 +44,10 @@ class ClipAnalysis:
     cuts_s: list[float] = field(default_factory=list)
     sharpness: list[float] = field(default_factory=list)  # per sample: variance of the Laplacian
     worth: list[float] = field(default_factory=list)  # per sample: thumbnail worth, before any cut nearby
+    area: Area | None = None  # None: the whole frame
+
+    def picture(self) -> Area:
+        return self.area or Area.whole(self.src_w, self.src_h)
 
     def best_thumbnail_t(self, duration_s: float, cuts_s: Sequence[float] | None = None) -> float:
         """The frame most worth showing small (a face or a sharp subject; never a transition, a blur or an
@@ -175,7 +182,7 @@ def analyze_clip(
                 vin.codec_context.options = {"skip_loop_filter": "all"}
         origin = stream_start_s(vin)
         with contextlib.suppress(*_DAMAGED):
-            src.seek(int((start_s + origin) / vin.time_base), stream=vin, backward=True, any_frame=False)
+            seek_before(src, vin, start_s, origin)
         result: ClipAnalysis | None = None
         times: list[float] = []
         diffs: list[float] = []
@@ -185,6 +192,8 @@ def analyze_clip(
         scale = 1.0
         tiny_size = (1, 1)
         pending: list[_Pending] = []
+        row_peak: np.ndarray | None = None  # the brightest each row (and column) of the samples was: borders
+        col_peak: np.ndarray | None = None
         for packet in src.demux(vin):
             try:
                 frames = packet.decode()
@@ -219,6 +228,9 @@ def analyze_clip(
                 next_sample = tc + 1.0 / sample_fps
                 size = (max(16, int(round(y.shape[1] / scale))), max(16, int(round(y.shape[0] / scale))))
                 small = _shrink(y, size)  # a new array: the face worker reads it after the frame is gone
+                rows, cols = small.max(axis=1), small.max(axis=0)
+                row_peak = rows if row_peak is None else np.maximum(row_peak, rows)
+                col_peak = cols if col_peak is None else np.maximum(col_peak, cols)
                 found = pool.submit(detect_faces, small) if faces else None
                 motion = None if prev_small is None else _motion_centre(prev_small, small, scale)
                 prev_small = small
@@ -233,6 +245,11 @@ def analyze_clip(
                 result.sharpness.append(sharp)
     if result is None:
         return ClipAnalysis(0, 0)
+    if row_peak is not None and col_peak is not None:
+        area = picture_area(row_peak, col_peak, result.src_w, result.src_h)
+        if area != Area.whole(result.src_w, result.src_h):
+            result.area = area
+            result.samples = [shifted(sample, area) for sample in result.samples]
     if cuts and len(times) > 2:
         result.cuts_s = [c for c in detect_cuts(np.array(times), np.array(diffs, dtype=np.float32)) if c > 0]
     return result

@@ -379,3 +379,26 @@ def test_a_file_that_cannot_seek_renders_from_its_start(tmp_path):
     assert info["n"] == 48
     # the first frame is the source's frame at 3 s (72 x 5 = 360 -> grey 110), not a later one
     assert abs(float(info["first"].mean()) - (72 * 5) % 250) < 6
+
+
+def test_a_letterboxed_source_is_framed_without_its_bars(tmp_path):
+    """A 2:1 picture inside black bars of a 4:3 frame (60 px above and below): the 9:16 crop frames the
+    picture, not the bars, which the crop of the whole frame kept as black strips top and bottom."""
+    path = str(tmp_path / "letterbox.mp4")
+    rng = np.random.default_rng(3)
+    with av.open(path, "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"preset": "veryfast", "crf": "18"})
+        stream.width, stream.height, stream.pix_fmt = 480, 360, "yuv420p"
+        for i in range(75):
+            img = np.zeros((360, 480, 3), np.uint8)
+            img[60:300] = np.clip(rng.normal(150, 40, (240, 480, 3)), 60, 255).astype(np.uint8)  # the picture
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    clip = str(tmp_path / "c.mp4")
+    result = render_clip(path, 0.5, 2.5, "9:16", clip, RenderParams(90, 160))
+    grey = cv2.cvtColor(_decode(clip)["first"], cv2.COLOR_RGB2GRAY).astype(float)
+    assert grey[:8].mean() > 60 and grey[-8:].mean() > 60, (grey[:8].mean(), grey[-8:].mean())
+    # the crop path is given in the source frame's pixels: inside the picture's rows
+    assert all(k["y"] >= 60 and k["y"] + k["h"] <= 300 for k in result.crop_path), result.crop_path
