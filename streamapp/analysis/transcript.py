@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 import os
 import re
@@ -363,23 +364,31 @@ def _groups(run: list[SegmentLike]) -> list[list[SegmentLike]]:
 def _group_words(group: list[SegmentLike], audio: np.ndarray, language: str, params: AsrParams, origin: float,
                  last_end: float) -> list[dict]:
     """A group's words transcribed again in their own language, with the multilingual model that detects, where
-    detection finds another than ``language`` and Whisper is surer of the words it writes in that one; else as
-    Whisper first wrote them."""
-    written = segment_words(group, params, origin, last_end)
+    detection finds another than ``language``; each segment of the group then keeps the words Whisper is surer
+    of, its first ones or those written in the other language (a group can end where that language does: in a
+    live piece, the end of the Mandarin news and the English after it)."""
+    written = [segment_words([seg], params, origin, last_end) for seg in group]
     start, end = float(group[0].start), float(group[-1].end)
+    first = [w for words in written for w in words]
     if end - start < OTHER_LANGUAGE_MIN_S:
-        return written
+        return first
     span = audio[int(start * ASR_RATE) : int(end * ASR_RATE)]
     other, probability = detect_language(span, params)
     if not other or other == language or probability < OTHER_LANGUAGE_PROB:
-        return written
+        return first
     again = segment_words(_whisper(replace(params, language=other, initial_prompt=None), span), params,
                           origin + start, last_end)
-    if _mean_prob(again) <= _mean_prob(written):
-        return written
-    log.info("%.1f-%.1f s is %s (%.2f), not %s: transcribed in it", origin + start, origin + end, other,
-             probability, language)
-    return again
+    # Each word heard again goes to the segment it starts in (the last one starting at or before it).
+    starts = [origin + float(seg.start) for seg in group]
+    heard: list[list[dict]] = [[] for _ in group]
+    for w in again:
+        heard[max(0, bisect.bisect_right(starts, w["start_s"]) - 1)].append(w)
+    chosen = [theirs if _mean_prob(theirs) > _mean_prob(mine) else mine for mine, theirs in zip(written, heard,
+                                                                                                 strict=True)]
+    if chosen != written:
+        log.info("%.1f-%.1f s is %s (%.2f), not %s: transcribed in it", origin + start, origin + end, other,
+                 probability, language)
+    return [w for words in chosen for w in words]
 
 
 def _mean_prob(words: list[dict]) -> float:
