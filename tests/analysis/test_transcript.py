@@ -241,3 +241,30 @@ def test_a_last_word_without_length_stays_in_its_sentence():
     # a pause over SENTENCE_GAP_S ends a sentence without punctuation; the last word always ends one
     paused = [{"start_s": 0.0, "end_s": 0.4, "text": "so"}, {"start_s": 1.2, "end_s": 1.5, "text": "then"}]
     assert [s["text"] for s in split_sentences(paused)] == ["so", "then"] and split_sentences([]) == []
+
+
+def _segment(start: float, end: float, words: list[tuple[str, float]]) -> SimpleNamespace:
+    step = (end - start) / len(words)
+    return SimpleNamespace(start=start, end=end, no_speech_prob=0.1, avg_logprob=-0.5, compression_ratio=1.2,
+                           words=[SimpleNamespace(word=f" {w}", start=start + i * step, end=start + (i + 1) * step,
+                                                  probability=p) for i, (w, p) in enumerate(words)])
+
+
+def test_each_segment_of_a_checked_group_keeps_the_words_whisper_is_surer_of(monkeypatch):
+    """A group holding the end of a Mandarin stretch and English after it, heard as Mandarin: the Mandarin
+    segment takes the new words, the English one keeps its own (Whisper writes it as Chinese, doubting it)."""
+    import streamapp.analysis.transcript as transcript
+
+    group = [_segment(0.0, 3.0, [("I'm", 0.3), ("not", 0.4), ("sure", 0.3)]),
+             _segment(3.0, 6.0, [("a", 0.6), ("just", 0.7), ("future", 0.6)])]
+    heard = [_segment(0.0, 3.0, [("這兩天", 0.9), ("央視", 0.85)]), _segment(3.0, 6.0, [("拜拜", 0.2)])]
+    monkeypatch.setattr(transcript, "detect_language", lambda audio, params: ("zh", 0.95))
+    monkeypatch.setattr(transcript, "_whisper", lambda run, audio: iter(heard))
+    params = AsrParams(model_dir="unused", language=None)
+    words = transcript._group_words(group, np.zeros(6 * 16000, np.float32), "en", params, 100.0, 0.0)
+    assert [w["text"] for w in words] == ["這兩天", "央視", "a", "just", "future"]
+    assert words[0]["start_s"] == 100.0 and words[-1]["end_s"] == 106.0
+    # detection not sure of another language: the group as Whisper first wrote it
+    monkeypatch.setattr(transcript, "detect_language", lambda audio, params: ("zh", 0.5))
+    words = transcript._group_words(group, np.zeros(6 * 16000, np.float32), "en", params, 100.0, 0.0)
+    assert [w["text"] for w in words] == ["I'm", "not", "sure", "a", "just", "future"]
