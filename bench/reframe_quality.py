@@ -49,8 +49,9 @@ def evaluate(path: str, aspect: str) -> dict:
     info = probe(path)
     duration = info.duration_s
     analysis = analyze_clip(path, 0.0, duration)
-    box = center_crop_box(analysis.src_w, analysis.src_h, aspect, info.sar)
-    plan = plan_camera(analysis.samples, duration, analysis.src_w, analysis.src_h, box[2], box[3], analysis.cuts_s)
+    area = analysis.picture()  # samples and the plan in the picture inside any black borders, as the render plans
+    box = center_crop_box(area.w, area.h, aspect, info.sar)
+    plan = plan_camera(analysis.samples, duration, area.w, area.h, box[2], box[3], analysis.cuts_s)
     fps = info.fps or 25.0
     xs = np.array([plan.box_at(t)[0] + plan.box_at(t)[2] / 2 for t in np.arange(0, duration, 1 / fps)])
     with_face = inside_main = inside_any = 0
@@ -65,6 +66,7 @@ def evaluate(path: str, aspect: str) -> dict:
             if not faces:
                 continue
             x, y, w, h = plan.box_at(t)
+            x, y = x + area.x, y + area.y  # faces were found in the whole frame
             ok = [x <= f.x and f.x + f.w <= x + w and y <= f.y and f.y + f.h <= y + h for f in faces]
             with_face += 1
             inside_main += ok[0]

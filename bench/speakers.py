@@ -145,13 +145,14 @@ def measure(path: str, turns_: list[tuple[float, float, int]]) -> dict[str, dict
     """Per planner: layouts, and the share of frame times (FPS) and of samples where the speaker is shown."""
     duration = turns_[-1][1]
     analysis = analyze_clip(path, 0.0, duration, sample_fps=4.0)
-    crop = center_crop_box(W, H, "9:16")
+    area = analysis.picture()  # samples and plans in the picture inside any black borders, as the render plans
+    crop = center_crop_box(area.w, area.h, "9:16")
     db = _speech_db(path)
-    new = plan_camera(analysis.samples, duration, W, H, crop[2], crop[3], analysis.cuts_s, out_w=OUT_W,
+    new = plan_camera(analysis.samples, duration, area.w, area.h, crop[2], crop[3], analysis.cuts_s, out_w=OUT_W,
                       out_h=OUT_H, speech_db=db)
     old_mod = _old_planner()
     old_samples = [old_mod.Sample(s.t, s.faces, s.motion) for s in analysis.samples]
-    old = old_mod.plan_camera(old_samples, duration, W, H, crop[2], crop[3], analysis.cuts_s)
+    old = old_mod.plan_camera(old_samples, duration, area.w, area.h, crop[2], crop[3], analysis.cuts_s)
     times = np.array([s.t for s in analysis.samples])
     held = [_held_faces(analysis.samples, tile) for tile in (0, 1)]
     frame_t = np.arange(0.0, duration - 1e-6, 1.0 / FPS)
@@ -189,8 +190,10 @@ def single_heads() -> list[dict]:
             w, h = vin.codec_context.width, vin.codec_context.height
             dur = float(vin.duration * vin.time_base) if vin.duration else float(c.duration / 1e6)
         analysis = analyze_clip(path, 0.0, dur, sample_fps=4.0)
-        crop = center_crop_box(w, h, "9:16")
-        plan = plan_camera(analysis.samples, dur, w, h, crop[2], crop[3], analysis.cuts_s, out_w=OUT_W, out_h=OUT_H)
+        area = analysis.picture()  # the plan's pixels: the picture inside any black borders
+        crop = center_crop_box(area.w, area.h, "9:16")
+        plan = plan_camera(analysis.samples, dur, area.w, area.h, crop[2], crop[3], analysis.cuts_s, out_w=OUT_W,
+                           out_h=OUT_H)
         seen = inside = 0
         heights = []
         next_t = 0.0
@@ -206,6 +209,7 @@ def single_heads() -> list[dict]:
                 face = max(faces, key=lambda x: x.area)
                 seen += 1
                 x, y, cw, ch = plan.box_at(t)
+                x, y = x + area.x, y + area.y  # faces were found in the whole frame
                 inside += x <= face.x and face.x + face.w <= x + cw and y <= face.y and face.y + face.h <= y + ch
                 heights.append(face.h / ch)
         rows.append({"file": Path(path).name, "size": f"{w}x{h}", "layouts": ", ".join(sorted({s.layout for s in
