@@ -334,12 +334,12 @@ def _extend(words: list[dict], more: list[dict], last_end: float) -> float:
     return more[-1]["end_s"] if more else last_end
 
 
-def _run_words(run: list[SegmentLike], audio: np.ndarray, language: str, params: AsrParams, origin: float,
+def _run_words(doubted: list[SegmentLike], audio: np.ndarray, language: str, params: AsrParams, origin: float,
                last_end: float) -> list[dict]:
     """The words of a run of doubted segments, checked in groups of OTHER_LANGUAGE_GROUP_S or more (a run can
     hold several languages one after the other: French, then Mandarin)."""
     words: list[dict] = []
-    for group in _groups(run):
+    for group in _groups(doubted):
         last_end = _extend(words, _group_words(group, audio, language, params, origin, last_end), last_end)
     return words
 

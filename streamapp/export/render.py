@@ -308,8 +308,7 @@ def _plan(job: _ClipJob, src_w: int, src_h: int, sar: float) -> tuple[CameraPlan
     if not analysis.samples:
         return centered_plan(duration, src_w, src_h, box, out_w=p.width, out_h=p.height), duration / 2, whole
     area = analysis.picture()
-    if area != whole:
-        box = center_crop_box(area.w, area.h, job.aspect, sar)
+    box = center_crop_box(area.w, area.h, job.aspect, sar)
     cuts = analysis.cuts_s if job.cuts_s is None else [c - job.start_s for c in job.cuts_s
                                                           if job.start_s < c < job.end_s]
     plan = plan_camera(analysis.samples, duration, area.w, area.h, box[2], box[3], cuts, out_w=p.width,
