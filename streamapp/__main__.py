@@ -1,3 +1,3 @@
-from streamapp.cli import main
+from streamapp.launch import main
 
 main()

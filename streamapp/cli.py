@@ -30,6 +30,7 @@ from rich.table import Table
 
 from streamapp.errors import InputError, StreamappError
 from streamapp.fileio import remove_temp_files
+from streamapp.launch import loading
 from streamapp.media.fetch import is_url
 from streamapp.options import CAPTION_STYLES, check_options, merge_options
 from streamapp.settings import Settings
@@ -422,7 +423,8 @@ def analyze(
     end: EndOpt = None,
 ) -> None:
     """Analyse one video (shots, silences, words, scored candidates) without rendering; no broker needed."""
-    from streamapp.stages.analyze import analyze_video
+    with loading():
+        from streamapp.stages.analyze import analyze_video
 
     settings = load_settings()
     options = clip_options(settings, max_clips, min_duration, max_duration, None, start=start, end=end)
@@ -452,8 +454,9 @@ def shots(
     as_json: Annotated[bool, typer.Option("--json", help="Print the shots as JSON on stdout.")] = False,
 ) -> None:
     """List the shots of one video (hard cuts and gradual transitions), as clips snap to them; no broker needed."""
-    from streamapp.stages.analyze import analysis_params
-    from streamapp.stages.shots import detect_shots
+    with loading():
+        from streamapp.stages.analyze import analysis_params
+        from streamapp.stages.shots import detect_shots
 
     settings = load_settings()
     try:
