@@ -26,7 +26,8 @@ PYAV_DECODE = "import av, sys\nwith av.open(sys.argv[1]) as c:\n    for f in c.d
 # `streamapp analyze` loads before it decodes, then takes the first frame of the analysis decode (its 64-px grey
 # picture: the numba kernels are set up by then).
 PYAV_FIRST = "import av, sys\nwith av.open(sys.argv[1]) as c:\n    next(c.decode(video=0))\n    print(flush=True)\n"
-OURS_FIRST = ("import sys\nfrom streamapp.launch import loading\nwith loading():\n    import streamapp.cli\n    import streamapp.stages.analyze\n"
+OURS_FIRST = ("import sys\nfrom streamapp.launch import loading\n"
+              "with loading():\n    import streamapp.cli\n    import streamapp.stages.analyze\n"
               "from streamapp.media.decode import iter_video_frames\n"
               "next(iter(iter_video_frames(sys.argv[1], 64)))\nprint(flush=True)\n")
 
