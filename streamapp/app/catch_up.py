@@ -99,6 +99,9 @@ class AppliedOffsets:
         self._settle_s = settle_s
         self._assigned_at: dict[TopicPartition, float] = {}
         self._progress: dict[TopicPartition, int] = {}  # each held partition's next offset at the last stall check
+        # Partitions taken over whose log below the group's offset then (the value) is still to be checked against
+        # the table (``takeovers``): the agent never reads those events, the table has them from its changelog.
+        self._unchecked: dict[TopicPartition, int] = {}
 
     def mark(self, topic: str, partition: int, offset: int) -> None:
         self._ledgers.setdefault(TopicPartition(topic, partition), Ledger()).mark(offset)
@@ -109,6 +112,7 @@ class AppliedOffsets:
         self._reached &= held
         now = time.monotonic()
         self._assigned_at = {tp: self._assigned_at.get(tp, now) for tp in held}
+        self._unchecked = {tp: start for tp, start in self._unchecked.items() if tp in held}
         for tp in [tp for tp in self._ledgers if tp not in held]:
             ledger = self._ledgers.pop(tp)
             if (hole := ledger.hole()) is not None:
@@ -127,8 +131,17 @@ class AppliedOffsets:
         starts = await self._committed(new)
         for tp, start in starts.items():
             self._ledgers.setdefault(tp, Ledger()).begin(start)
+            self._unchecked[tp] = start
         log.info("taking over %s", ", ".join(f"{tp.topic}[{tp.partition}] at {start}"
                                                for tp, start in sorted(starts.items())))
+
+    def takeovers(self, topic: str) -> dict[TopicPartition, int]:
+        """Held partitions of ``topic`` taken over whose log before the offset the group stood at then (the value)
+        is still to be checked against the table; ``checked`` once done."""
+        return {tp: start for tp, start in self._unchecked.items() if tp.topic == topic}
+
+    def checked(self, tp: TopicPartition) -> None:
+        self._unchecked.pop(tp, None)
 
     def settle(self, tp: TopicPartition, first: int, stop: int) -> None:
         """Offsets [first, stop) were read and taken in by hand (an offset without a record counts too)."""

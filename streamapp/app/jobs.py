@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from streamapp.job import (  # noqa: F401 (RANK, STAGE_OF_STATE, STATES re-exported)
@@ -82,6 +82,31 @@ def fold_into(table: MutableMapping[str, Any], event: dict[str, Any],
     elif record is not None:
         table[job_id] = record
     return record
+
+
+def replay_lost(log: Iterable[dict[str, Any]], in_table: Callable[[str], bool]) -> list[int]:
+    """Which of ``log``'s events (a job-status partition's, in order, below the offset this worker took it over
+    at) to publish again: those that built the record of each job that is live in the log but missing from the
+    table. The agent never reads them again (they lie below the group's offset), so a record the table's
+    changelog lacks (a killed owner committed the offset but lost the changelog write; a short changelog
+    recovery) would leave its job waiting forever. Progress reports are left out: they rebuild nothing."""
+    folded: dict[str, dict[str, Any]] = {}
+    builders: dict[str, list[int]] = {}
+    for index, event in enumerate(log):
+        job_id = event.get("job_id")
+        before = folded.get(job_id) if job_id else None
+        after = fold_into(folded, event)
+        if after is None or after is FORGET:
+            continue
+        if before is None or _without_progress(after) != _without_progress(before):
+            builders.setdefault(job_id, []).append(index)
+    return sorted(index for job_id, indexes in builders.items()
+                  if folded.get(job_id, {}).get("state") in STAGE_OF_STATE and not in_table(job_id)
+                  for index in indexes)
+
+
+def _without_progress(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k not in ("progress", "updated_at")}
 
 
 def _fold_cancel(record: dict[str, Any] | None, event: dict[str, Any]) -> dict[str, Any] | None:

@@ -64,6 +64,9 @@ STALL_CHECK_S = 10.0
 # for settings.holder_missing_s makes this worker rejoin the group.
 HOLDER_BEAT_S = 5.0
 HOLDER_FRESH_S = 15.0
+# How long reading a job-status partition's log before its takeover offset may take (restore_lost_jobs): the
+# partition's whole history, progress reports included, where a catch-up read covers seconds of it.
+HISTORY_READ_S = 60.0
 # Events on the job-status log that a client may put on the wrong partition (librdkafka's default partitioner).
 CLIENT_LOG_TYPES = ("job_cancel", "clip_edit", "job_stop")
 
@@ -144,7 +147,8 @@ class Worker:
         app.task(_plain(self.warm_pool))
         app.task(guarded(self.watch_config))
         app.task(guarded(self.announce_page))
-        for seconds, method in ((2.0, self.recover_skipped), (STALL_CHECK_S, self.resume_stalled_partitions),
+        for seconds, method in ((2.0, self.recover_skipped), (2.0, self.restore_lost_jobs),
+                                (STALL_CHECK_S, self.resume_stalled_partitions),
                                 (HOLDER_BEAT_S, self.check_partition_holders),
                                 (settings.metrics_interval_s, self.sample_load), (0.5, self.forward_progress),
                                 (5.0, self.count_jobs), (expiry_check_s(settings.job_retention_s), self.expire_jobs)):
@@ -277,6 +281,43 @@ class Worker:
                     await recover(record)
                 self.applied.settle(tp, first, stop)
                 metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(records))
+
+    async def restore_lost_jobs(self) -> None:
+        """Once per takeover of a job-status partition: jobs live in its log before the group's offset at the takeover
+        that the table lacks have their events published again (job_records.replay_lost says why). Checked once the
+        table's recovery is over and the agent has caught up with the log since the takeover, so a job whose later
+        events are still on their way to the table is not taken for lost."""
+        held = {tp: start for tp, start in self.applied.takeovers(self.topics.job_status).items()
+                if self.owns(tp.partition) is True}
+        if any(not self.applied.reached(tp.topic, tp.partition) for tp in held):
+            await self.applied.wait(2.0)  # the scheduler checks only while it has a job to choose
+        for tp, start in held.items():
+            if not self.applied.reached(tp.topic, tp.partition):
+                continue
+            try:
+                records = await self.applied.read(tp, 0, start, timeout_s=HISTORY_READ_S) if start > 0 else []
+            except TimeoutError:
+                # Not tried again: every 2 s, a log too long to read in time would keep this worker reading for good.
+                log.warning("%s[%d]: its log before offset %d could not be read in %.0f s; a live job missing from "
+                            "the table there is not restored", tp.topic, tp.partition, start, HISTORY_READ_S)
+                self.applied.checked(tp)
+                continue
+            decoded = []
+            for record in records:
+                try:
+                    decoded.append(events.decode(record.value or b"", self.settings.max_event_bytes))
+                except StreamappError:
+                    decoded.append({})
+            replay = job_records.replay_lost(decoded, lambda job_id: self.jobs.get(job_id) is not None)
+            if replay:
+                lost = sorted({decoded[i]["job_id"] for i in replay})
+                log.warning("%s[%d]: %d live job(s) before the takeover offset %d are missing from the table (%s); "
+                            "publishing their %d event(s) again", tp.topic, tp.partition, len(lost), start,
+                            ", ".join(lost), len(replay))
+                metrics.SKIPPED_EVENTS.labels(tp.topic).inc(len(replay))
+            for index in replay:
+                await self._republish(records[index])
+            self.applied.checked(tp)
 
     async def _republish(self, record: Any) -> None:
         # The jobs table may only be written inside its agent's stream, so a skipped job-status event is

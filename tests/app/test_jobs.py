@@ -160,3 +160,22 @@ def test_a_finished_edit_keeps_a_count_of_its_fixes_and_a_job_with_edits_expires
     assert done["edits"][0]["caption_fixes"] == 2 and "caption_fixes" not in done["edits"][0]["request"]
     assert not jobs.expired(done, now=650.0, retention_s=60.0)  # counted from the edit's end, not the job's
     assert jobs.expired(done, now=661.0, retention_s=60.0)
+
+
+def test_replay_names_the_events_that_rebuild_live_jobs_the_table_lacks() -> None:
+    def queued(job_id: str) -> dict:
+        return status_event(job_id, "queued", "submit", request=REQUEST, priority="normal", path="/v.mp4")
+
+    log = [
+        queued("a"),  # 0: lost while queued
+        queued("b"),  # 1: lost while extracting
+        queued("c"),  # 2: in the table
+        queued("d"),  # 3: ended, so not live
+        status_event("b", "extracting", "extract"),  # 4
+        status_event("b", "extracting", "extract", progress=0.4),  # 5: a progress report rebuilds nothing
+        status_event("d", "failed", "extract", error={"code": "input_not_video", "message": "x"}),  # 6
+        status_event("b", "extracting", "extract", attempts=1, retry_at=1.0),  # 7: a retry is kept
+        new_event("job_cancel", "zz", at=1.0),  # 8: no such job
+    ]
+    assert jobs.replay_lost(log, in_table={"c"}.__contains__) == [0, 1, 4, 7]
+    assert jobs.replay_lost(log, in_table={"a", "b", "c"}.__contains__) == []
