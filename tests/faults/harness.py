@@ -71,6 +71,10 @@ class FaultPlan:
     first_fault_after_s: float = 0.0  # from the first submission, before any fault
     faults_once_all_worked: bool = False  # and, before any fault, until every worker has finished an extract
     pool_size: int = 2
+    # Good videos (of ``jobs``) held back until the last fault is about to be armed, or the rest has ended: a run
+    # whose work ends before its last fault proves less (a fresh-clone run's bounded case ended all five jobs
+    # before its Redis restart was due), and the last fault then still finds work.
+    held_back_jobs: int = 1
     seed: int | None = None  # None: a fresh random seed (printed in the figures)
     deadline_s: float = 150.0  # from the first submission; a job unfinished by then is lost
     video_s: float = 30.0
@@ -246,6 +250,8 @@ class FaultHarness:
         self.t0 = 0.0
         self._watchers: list[tuple[str, asyncio.Future[str]]] = []
         self._all_finished: asyncio.Event | None = None
+        self._held: set[str] = set()  # the jobs held back (FaultPlan.held_back_jobs), submitted on _release_held
+        self._release_held = asyncio.Event()
         self._paused = False
 
     # -- infrastructure ----------------------------------------------------------------------------
@@ -352,11 +358,17 @@ class FaultHarness:
         self.outcomes = {job["job_id"]: JobOutcome(job["job_id"]) for job in jobs}
         self.terminal = {job["job_id"]: [] for job in jobs}
         self._all_finished = asyncio.Event()
+        self._release_held = asyncio.Event()
+        good = [job for job in jobs if self.expect[job["job_id"]] == "good"]
+        held = good[len(good) - min(self.plan.held_back_jobs, len(good) - 1):] if good else []
+        self._held = {job["job_id"] for job in held}
         async with Follower(self.bootstrap, self.topics) as follower, Submitter(self.bootstrap, self.topics) as sub:
             reader = asyncio.create_task(self._read(follower))
             self.t0 = time.monotonic()
             for job in jobs:
-                await sub.submit(job)
+                if job["job_id"] not in self._held:
+                    await sub.submit(job)
+            releaser = asyncio.create_task(self._submit_held(sub, held))
             driver = asyncio.create_task(self._drive_faults())
             try:
                 with contextlib.suppress(TimeoutError):
@@ -364,9 +376,10 @@ class FaultHarness:
                 if self._all_finished.is_set():
                     await asyncio.sleep(self.plan.grace_s)  # late duplicates of results
             finally:
-                driver.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await driver
+                for task in (driver, releaser):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await self._restore()
                 self._count_orphans()
                 reader.cancel()
@@ -394,6 +407,15 @@ class FaultHarness:
             if all(o.finished for o in self.outcomes.values()):
                 assert self._all_finished is not None
                 self._all_finished.set()
+            if all(o.finished for job_id, o in self.outcomes.items() if job_id not in self._held):
+                self._release_held.set()
+
+    async def _submit_held(self, sub: Submitter, held: list[dict[str, Any]]) -> None:
+        await self._release_held.wait()
+        for job in held:
+            await sub.submit(job)
+        if held:
+            self._note(f"submitted the {len(held)} job(s) held back")
 
     def _next_entry(self, state: str) -> asyncio.Future[str]:
         """Resolves with the id of the next job seen in ``state`` (a job entering it, or its progress)."""
@@ -423,7 +445,10 @@ class FaultHarness:
         while self.plan.faults_once_all_worked and not await asyncio.to_thread(self._every_worker_worked):
             await asyncio.sleep(1.0)
         try:
-            for kind, state in self._schedule():
+            schedule = self._schedule()
+            for number, (kind, state) in enumerate(schedule, 1):
+                if number == len(schedule):
+                    self._release_held.set()
                 await asyncio.sleep(self.rng.uniform(*self.plan.fault_gap_s))
                 if kind == "kill":
                     await self._kill(state)
