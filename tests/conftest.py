@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis
@@ -25,6 +26,9 @@ import redis
 from streamapp.processes import die_with_parent
 from streamapp.transport.embedded import EmbeddedBroker, free_port, wait_for_port
 from streamapp.transport.topics import Topics
+
+if TYPE_CHECKING:
+    from aiokafka import TopicPartition
 
 
 @functools.cache
@@ -166,3 +170,16 @@ def wait_until(predicate, timeout_s: float = 60.0, interval_s: float = 0.2) -> b
             return True
         time.sleep(interval_s)
     return False
+
+
+async def commit_group_offset(bootstrap: str, group: str, tp: TopicPartition, offset: int) -> None:
+    """Commit ``group``'s offset of one partition, as a holder that read up to there (and then left) would have."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        await consumer.commit({tp: offset})
+    finally:
+        await consumer.stop()

@@ -6,11 +6,12 @@ import asyncio
 import uuid
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streamapp.app.catch_up import AppliedOffsets, Ledger, behind
 from streamapp.transport.admin import ensure_topics
 from streamapp.transport.topics import TopicSpec
+from tests.conftest import commit_group_offset
 
 A0, A1 = TopicPartition("a", 0), TopicPartition("a", 1)
 
@@ -96,13 +97,7 @@ def test_wait_follows_marks_and_the_groups_starting_offset(bootstrap: str) -> No
                 await producer.send_and_wait(topic, b"x%d" % i, partition=0)
             await producer.send_and_wait(topic, b"y", partition=1)
         # The group already read partition 1 (an earlier holder applied it): only partition 0 is ours to apply.
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            consumer.assign([tp1])
-            await consumer.commit({tp1: 1})
-        finally:
-            await consumer.stop()
+        await commit_group_offset(bootstrap, group, tp1, 1)
         held = [(topic, 0), (topic, 1)]
         offsets = AppliedOffsets(bootstrap, group, lambda: held, settle_s=0.0)
         try:

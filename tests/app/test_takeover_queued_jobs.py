@@ -10,14 +10,14 @@ from pathlib import Path
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streamapp.client import read_job_record, submission
 from streamapp.events import status_event
 from streamapp.transport.admin import ensure_topics
 from streamapp.transport.embedded import free_port
 from streamapp.transport.topics import Topics, job_partition
-from tests.conftest import WorkerProcess, wait_until
+from tests.conftest import WorkerProcess, commit_group_offset, wait_until
 from tests.videos import make_test_video
 
 
@@ -40,13 +40,7 @@ def test_a_queued_job_before_the_takeover_offset_missing_from_the_table_is_run(
                          path=request["path"])
         async with AIOKafkaProducer(bootstrap_servers=bootstrap) as producer:
             await producer.send_and_wait(tp.topic, orjson.dumps(queued), key=job_id.encode(), partition=tp.partition)
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=topics.app_id, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            consumer.assign([tp])
-            await consumer.commit({tp: 1})
-        finally:
-            await consumer.stop()
+        await commit_group_offset(bootstrap, topics.app_id, tp, 1)
 
     asyncio.run(dead_owner())
     worker = WorkerProcess({**stack_env, "STREAMAPP_WEB_PORT": str(free_port()), "STREAMAPP_POOL_SIZE": "1"},
