@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import re
@@ -817,10 +816,4 @@ def _options(
 
 
 def main() -> None:
-    try:
-        app()
-    finally:
-        # Leaving, Python collects every reference cycle still alive, and numba's typing and lowering
-        # registries hold thousands: 0.15 s of `streamapp shots` on a 1-minute file (2 s in all). Frozen
-        # objects are skipped; the process is ending and the OS takes the memory back either way.
-        gc.freeze()
+    app()

@@ -184,7 +184,7 @@ import atexit, gc, sys
 atexit.register(lambda: print(sorted({m.split('.')[0] for m in sys.modules} & {'aiokafka', 'faust', 'mode'}),
                               gc.get_freeze_count() > 0))
 sys.argv = ['streamapp', *sys.argv[1:]]
-from streamapp.cli import main
+from streamapp.launch import main
 main()
 """
 

@@ -360,7 +360,7 @@ class FaultHarness:
         self._all_finished = asyncio.Event()
         self._release_held = asyncio.Event()
         good = [job for job in jobs if self.expect[job["job_id"]] == "good"]
-        held = good[len(good) - min(self.plan.held_back_jobs, len(good) - 1):] if good else []
+        held = good[len(good) - min(self.plan.held_back_jobs, max(len(good) - 1, 0)):]  # one good job goes first
         self._held = {job["job_id"] for job in held}
         async with Follower(self.bootstrap, self.topics) as follower, Submitter(self.bootstrap, self.topics) as sub:
             reader = asyncio.create_task(self._read(follower))
